@@ -1,0 +1,158 @@
+// Package auth decides, once per HTTP request, which credential the gateway
+// sends upstream on the client's behalf. It is the only reader of the
+// client's Authorization header.
+//
+// Pass-through mode (no server key): the client's bearer token goes upstream
+// as is. Server-key mode: the client presents one of the gateway's access
+// tokens (or nothing, when unauthenticated access is allowed) and the
+// gateway's own key goes upstream.
+//
+// The middleware never rejects a request: introspection and _service need no
+// token. A resolver that needs the upstream asks Token(ctx) and turns its
+// error into UNAUTHENTICATED, before any upstream call.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
+
+// Errors returned by Token. Their text is safe to show to clients.
+var (
+	ErrNoToken      = errors.New("auth: no bearer token")
+	ErrInvalidToken = errors.New("auth: invalid bearer token")
+)
+
+// maxTokenLen bounds what is accepted as a bearer token; longer values are
+// refused rather than forwarded.
+const maxTokenLen = 4096
+
+// Config selects the auth mode.
+type Config struct {
+	// ServerKey, when set, selects server-key mode.
+	ServerKey string
+	// AccessTokens are the client tokens accepted in server-key mode.
+	AccessTokens []string
+	// AllowUnauthenticated lets clients without a token (and, when no access
+	// tokens are configured, with any token) use the server key.
+	AllowUnauthenticated bool
+}
+
+// Authenticator resolves client credentials into the upstream credential.
+type Authenticator struct {
+	serverKey   upstream.Token
+	tokenHashes [][sha256.Size]byte
+	allowAnon   bool
+}
+
+// New returns an Authenticator. The combinations that would let nobody in,
+// or everybody in by accident, are refused earlier, by the configuration.
+func New(cfg Config) *Authenticator {
+	a := &Authenticator{serverKey: upstream.Token(cfg.ServerKey), allowAnon: cfg.AllowUnauthenticated}
+	for _, t := range cfg.AccessTokens {
+		a.tokenHashes = append(a.tokenHashes, sha256.Sum256([]byte(t)))
+	}
+	return a
+}
+
+// ServerKeyMode reports whether the gateway sends its own key upstream.
+func (a *Authenticator) ServerKeyMode() bool { return a.serverKey != "" }
+
+type ctxKey struct{}
+
+type result struct {
+	token upstream.Token
+	err   error
+}
+
+// Middleware records the request's credential (or why there is none) in
+// the request context, for Token.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := a.resolve(r.Header.Get("Authorization"))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, res)))
+	})
+}
+
+func (a *Authenticator) resolve(header string) result {
+	presented, err := bearer(header)
+	if a.serverKey == "" {
+		if err != nil {
+			return result{err: err}
+		}
+		return result{token: upstream.Token(presented)}
+	}
+	switch {
+	case errors.Is(err, ErrNoToken) && a.allowAnon:
+		return result{token: a.serverKey}
+	case err != nil:
+		return result{err: err}
+	case a.allowAnon && len(a.tokenHashes) == 0:
+		return result{token: a.serverKey}
+	case a.known(presented):
+		return result{token: a.serverKey}
+	}
+	return result{err: ErrInvalidToken}
+}
+
+// known compares in constant time against every configured token, so the
+// time taken says nothing about how close a guess was.
+func (a *Authenticator) known(presented string) bool {
+	h := sha256.Sum256([]byte(presented))
+	found := 0
+	for i := range a.tokenHashes {
+		found |= subtle.ConstantTimeCompare(h[:], a.tokenHashes[i][:])
+	}
+	return found == 1
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+func bearer(header string) (string, error) {
+	if header == "" {
+		return "", ErrNoToken
+	}
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrInvalidToken
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", ErrNoToken
+	}
+	if len(token) > maxTokenLen || !printable(token) {
+		return "", ErrInvalidToken
+	}
+	return token, nil
+}
+
+// printable rejects what could not travel in an HTTP header unchanged.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Token returns the credential to send upstream for this request, or
+// ErrNoToken / ErrInvalidToken.
+func Token(ctx context.Context) (upstream.Token, error) {
+	res, ok := ctx.Value(ctxKey{}).(result)
+	if !ok {
+		return "", ErrNoToken
+	}
+	return res.token, res.err
+}
+
+// WithToken returns a context carrying token as the request's credential,
+// for callers outside HTTP (benchmarks, tests of the graph layer).
+func WithToken(ctx context.Context, token upstream.Token) context.Context {
+	return context.WithValue(ctx, ctxKey{}, result{token: token})
+}

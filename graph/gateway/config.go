@@ -1,0 +1,216 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the gateway, from the environment (see the
+// README's configuration table).
+type Config struct {
+	Addr                 string
+	BaseURL              string
+	APIKey               string
+	AccessTokens         []string
+	AllowUnauthenticated bool
+	UpstreamTimeout      time.Duration
+	UpstreamRetries      int
+	UpstreamRetryMaxWait time.Duration
+	BreakerCooldown      time.Duration
+	CacheTTL             time.Duration
+	ScanMaxPages         int
+	MaxPage              int
+	Playground           bool
+	Introspection        bool
+	CORSAllowedOrigins   []string
+	LogLevel             slog.Level
+	MaxBodyBytes         int64
+	RedisURL             string
+}
+
+// LoadConfig reads the configuration through getenv. Every bad value is
+// reported, each naming its variable; none is replaced by its default.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	cfg := Config{
+		Addr:                 p.str("ADDR", ":8080"),
+		BaseURL:              p.baseURL("BOTPENGUIN_BASE_URL", "https://api.v7.botpenguin.com"),
+		APIKey:               getenv("BOTPENGUIN_API_KEY"),
+		AccessTokens:         p.list("GATEWAY_ACCESS_TOKENS"),
+		AllowUnauthenticated: p.boolean("ALLOW_UNAUTHENTICATED", false),
+		UpstreamTimeout:      p.duration("UPSTREAM_TIMEOUT", 10*time.Second, true),
+		UpstreamRetries:      p.integer("UPSTREAM_RETRIES", 2, 0, 10),
+		UpstreamRetryMaxWait: p.duration("UPSTREAM_RETRY_MAX_WAIT", 2*time.Second, false),
+		BreakerCooldown:      p.duration("UPSTREAM_BREAKER_COOLDOWN", 5*time.Second, true),
+		CacheTTL:             p.duration("CACHE_TTL", 0, false),
+		ScanMaxPages:         p.integer("CUSTOMER_SCAN_MAX_PAGES", 50, 1, 10000),
+		MaxPage:              p.integer("MAX_PAGE", 10000, 1, 1<<30),
+		Playground:           p.boolean("PLAYGROUND", true),
+		Introspection:        p.boolean("INTROSPECTION", true),
+		CORSAllowedOrigins:   p.origins("CORS_ALLOWED_ORIGINS"),
+		LogLevel:             p.level("LOG_LEVEL", slog.LevelInfo),
+		MaxBodyBytes:         int64(p.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
+		RedisURL:             p.redisURL("REDIS_URL"),
+	}
+	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
+		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
+	}
+	if cfg.APIKey != "" && len(cfg.AccessTokens) == 0 && !cfg.AllowUnauthenticated {
+		p.fail("GATEWAY_ACCESS_TOKENS", "required in server-key mode (BOTPENGUIN_API_KEY is set) unless ALLOW_UNAUTHENTICATED=true")
+	}
+	return cfg, errors.Join(p.errs...)
+}
+
+// parser collects one error per bad variable. An empty value counts as
+// unset.
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) fail(name, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(p.getenv(name))
+	switch strings.ToLower(v) {
+	case "":
+		return def
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	p.fail(name, "must be true or false, got %q", v)
+	return def
+}
+
+func (p *parser) duration(name string, def time.Duration, positive bool) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		p.fail(name, "invalid duration %q (use e.g. 500ms, 10s, 1m)", v)
+	case d < 0:
+		p.fail(name, "must not be negative, got %q", v)
+	case d == 0 && positive:
+		p.fail(name, "must be greater than zero, got %q", v)
+	default:
+		return d
+	}
+	return def
+}
+
+func (p *parser) integer(name string, def, minimum, maximum int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+		p.fail(name, "invalid integer %q", v)
+	case n < minimum || n > maximum:
+		p.fail(name, "must be between %d and %d, got %d", minimum, maximum, n)
+	default:
+		return n
+	}
+	return def
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(p.getenv(name), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func (p *parser) level(name string, def slog.Level) slog.Level {
+	v := strings.TrimSpace(p.getenv(name))
+	switch strings.ToLower(v) {
+	case "":
+		return def
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	p.fail(name, "must be debug, info, warn or error, got %q", v)
+	return def
+}
+
+// baseURL accepts http(s)://host[:port] with no path, query or credentials:
+// the key travels in a header, never in the URL.
+func (p *parser) baseURL(name, def string) string {
+	v := strings.TrimRight(strings.TrimSpace(p.getenv(name)), "/")
+	if v == "" {
+		return def
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		p.fail(name, "must be an http or https URL such as https://api.v7.botpenguin.com")
+	case u.User != nil:
+		p.fail(name, "must not hold credentials; set BOTPENGUIN_API_KEY instead")
+	case u.RawQuery != "" || u.Fragment != "":
+		p.fail(name, "must not have a query or fragment")
+	default:
+		return v
+	}
+	return def
+}
+
+// origins accepts scheme://host[:port] entries; "*" is refused, because
+// the contract never allows every origin.
+func (p *parser) origins(name string) []string {
+	var out []string
+	for _, o := range p.list(name) {
+		u, err := url.Parse(o)
+		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.User != nil {
+			p.fail(name, "entries must be origins such as https://app.example.com, got %q", o)
+			continue
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
+}
+
+// redisURL checks the shape only; reaching Redis is never a start-up
+// condition (see the README).
+func (p *parser) redisURL(name string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		// Never echo the value: it may hold a password.
+		p.fail(name, "must look like redis://[:password@]host:port/db")
+		return ""
+	}
+	return v
+}

@@ -1,0 +1,121 @@
+// Package gateway assembles the HTTP side of the gateway: configuration,
+// routes, the GraphQL handler with its extensions, metrics and request logs.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/auth"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/graph/playground"
+)
+
+// Deps are the gateway's collaborators, built by the caller.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Fetch reads one upstream page (upstream.Client.ListCustomers).
+	Fetch loader.FetchFunc
+}
+
+// Gateway is the gateway's HTTP handler.
+type Gateway struct {
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// idBatchWait is how long customer ids of one operation are gathered
+// before their scan starts.
+const idBatchWait = time.Millisecond
+
+// New builds the gateway's handler.
+func New(cfg Config, deps Deps) *Gateway {
+	m := newMetrics(deps.Registry)
+	g := &Gateway{mux: http.NewServeMux()}
+	authn := auth.New(auth.Config{
+		ServerKey:            cfg.APIKey,
+		AccessTokens:         cfg.AccessTokens,
+		AllowUnauthenticated: cfg.AllowUnauthenticated,
+	})
+
+	gql := newGraphQLHandler(cfg, deps, m)
+	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(gql))
+	g.mux.Handle("/query", logRequests(deps.Logger, m, query))
+	if cfg.Playground {
+		g.mux.Handle("GET /{$}", playground.Handler("/query"))
+		g.mux.Handle("GET /graphiql/", playground.Handler("/query"))
+	}
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	g.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if g.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("draining\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	g.mux.Handle("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	return g
+}
+
+// ServeHTTP serves every route of the gateway.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mux.ServeHTTP(w, r)
+}
+
+// Drain makes /readyz fail, so that load balancers stop sending new
+// traffic while in-flight requests finish.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
+	resolver := graph.NewResolver(deps.Logger, cfg.MaxPage)
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// gqlgen's Introspection extension also enables _service; the switch
+	// for clients is noIntrospection.
+	srv.Use(extension.Introspection{})
+	if !cfg.Introspection {
+		srv.Use(noIntrospection{})
+	}
+	srv.SetErrorPresenter(graph.NewErrorPresenter(deps.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		deps.Logger.LogAttrs(ctx, slog.LevelError, "panic while resolving",
+			slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		err := gqlerror.Errorf("internal error")
+		err.Extensions = map[string]any{"code": graph.CodeInternal}
+		return err
+	})
+	fetch, opts := deps.Fetch, loader.Options{ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait}
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(loader.With(ctx, loader.New(fetch, opts)))
+	})
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		recordResponse(ctx, resp)
+		return resp
+	})
+	return srv
+}

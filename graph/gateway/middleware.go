@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// limitBody answers 413 for a body over max bytes, and 400 or 415 for
+// POST bodies gqlgen would otherwise answer without an error code. The body
+// is read here once, so the size check holds for chunked uploads too.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", "request body too large")
+			return
+		}
+		mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mediaType != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "Content-Type must be application/json")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", "request body too large")
+			return
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "could not read the request body")
+			return
+		case !json.Valid(body):
+			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "request body is not valid JSON")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeError answers with a GraphQL-shaped error, so that clients find an
+// extensions.code even when the request never reached GraphQL.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	body, _ := json.Marshal(map[string]any{
+		"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// requestRecord is filled while a request is served and read by its log line.
+type requestRecord struct {
+	operation string
+	graphql   bool
+	codes     []string
+}
+
+type recordKey struct{}
+
+// recordResponse notes the operation name and error codes of a GraphQL
+// response for the request's log line and metrics.
+func recordResponse(ctx context.Context, resp *graphql.Response) {
+	rec, ok := ctx.Value(recordKey{}).(*requestRecord)
+	if !ok || resp == nil {
+		return
+	}
+	rec.graphql = true
+	if graphql.HasOperationContext(ctx) {
+		if op := graphql.GetOperationContext(ctx); op.Operation != nil {
+			rec.operation = op.Operation.Name
+		} else {
+			rec.operation = op.OperationName
+		}
+	}
+	for _, e := range resp.Errors {
+		if code, ok := e.Extensions["code"].(string); ok {
+			rec.codes = append(rec.codes, code)
+		}
+	}
+}
+
+// logRequests writes one log line per request (never a header value, so
+// never a token) and the operation metrics.
+func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+
+		id := requestID(r.Header.Get("X-Request-ID"))
+		w.Header().Set("X-Request-ID", id)
+		rec := &requestRecord{}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		elapsed := time.Since(start)
+
+		outcome := "ok"
+		if len(rec.codes) > 0 {
+			outcome = rec.codes[0]
+		}
+		name := m.names.label(rec.operation)
+		if rec.graphql {
+			m.operations.WithLabelValues(name, outcome).Inc()
+			m.duration.WithLabelValues(name).Observe(elapsed.Seconds())
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.String("operation", name),
+			slog.Any("codes", rec.codes),
+			slog.Duration("duration", elapsed),
+		)
+	})
+}
+
+// requestID keeps a caller's X-Request-ID when it is short and printable,
+// and makes one otherwise.
+func requestID(given string) string {
+	if n := len(given); n > 0 && n <= 128 {
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			ok = given[i] > ' ' && given[i] < 0x7f
+		}
+		if ok {
+			return given
+		}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.status, w.wrote = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,41 @@
+// Package model holds the Go types of the graph: generated ones in
+// models_gen.go and the DateTime scalar here.
+package model
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// dateTimeLayout is RFC 3339 in UTC with exactly three fractional digits.
+// Formatting truncates finer fractions, as the contract asks.
+const dateTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// DateTime is the DateTime scalar: an instant, emitted as RFC 3339 UTC with
+// millisecond precision (2024-04-02T07:06:03.910Z).
+type DateTime struct{ time.Time }
+
+// MarshalGQL writes the instant as a JSON string.
+func (t DateTime) MarshalGQL(w io.Writer) {
+	var buf [len(dateTimeLayout) + 8]byte
+	b := append(buf[:0], '"')
+	b = t.UTC().AppendFormat(b, dateTimeLayout)
+	b = append(b, '"')
+	_, _ = w.Write(b)
+}
+
+// UnmarshalGQL accepts any RFC 3339 string, with or without fractions.
+func (t *DateTime) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DateTime must be an RFC 3339 string, got %T", v)
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("DateTime must be an RFC 3339 string: %s", strconv.Quote(s))
+	}
+	t.Time = parsed
+	return nil
+}

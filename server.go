@@ -1,0 +1,147 @@
+// Command gateway serves BotPenguin partner agencies' customers as a typed
+// GraphQL API. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/botpenguin-gateway/gateway/graph/gateway"
+	"github.com/botpenguin-gateway/gateway/upstream"
+	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// demoKey is the server key of -demo mode; the embedded upstream accepts it.
+const demoKey = "demo-key"
+
+// shutdownGrace is how long in-flight requests get to finish on SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	flags := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	demo := flags.Bool("demo", false, "serve against an embedded sample upstream: no key, no network")
+	addr := flags.String("addr", "", "listen address (overrides ADDR)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+
+	if *demo {
+		fake := upstreamtest.NewServer()
+		defer fake.Close()
+		getenv = demoEnv(getenv, fake.URL)
+	}
+	cfg, err := gateway.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+	}
+
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	client, err := upstream.New(cfg.BaseURL,
+		upstream.WithTimeout(cfg.UpstreamTimeout),
+		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
+		upstream.WithMetrics(reg),
+		upstream.WithLogger(log),
+	)
+	if err != nil {
+		return fmt.Errorf("BOTPENGUIN_BASE_URL: %w", err)
+	}
+	gw := gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers})
+
+	srv := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.UpstreamTimeout*time.Duration(cfg.UpstreamRetries+1) + 30*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("ADDR: %w", err)
+	}
+	if *demo {
+		fmt.Fprintf(stdout, "demo: GraphiQL on http://%s/ (sample upstream, no key needed)\n", browsable(ln.Addr()))
+	}
+	log.Info("gateway listening", slog.String("addr", ln.Addr().String()),
+		slog.Bool("server_key_mode", cfg.APIKey != ""), slog.Bool("demo", *demo))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	gw.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// demoEnv is the environment of -demo mode: server-key mode against the
+// embedded upstream, open to clients with or without a token. Every other
+// variable still comes from the real environment.
+func demoEnv(getenv func(string) string, upstreamURL string) func(string) string {
+	demo := map[string]string{
+		"BOTPENGUIN_BASE_URL":   upstreamURL,
+		"BOTPENGUIN_API_KEY":    demoKey,
+		"GATEWAY_ACCESS_TOKENS": "",
+		"ALLOW_UNAUTHENTICATED": "true",
+	}
+	return func(name string) string {
+		if v, ok := demo[name]; ok {
+			return v
+		}
+		return getenv(name)
+	}
+}
+
+// browsable turns a listen address like [::]:8080 into one a browser can open.
+func browsable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+	}
+	return a.String()
+}
