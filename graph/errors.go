@@ -16,7 +16,8 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
-// The extensions.code values of the contract, plus INTERNAL_SERVER_ERROR for
+// The extensions.code values of the contract, plus BAD_REQUEST for an HTTP
+// request that is not a GraphQL request and INTERNAL_SERVER_ERROR for
 // anything the gateway did not expect (its cause is logged, never shown).
 const (
 	CodeUnauthenticated     = "UNAUTHENTICATED"
@@ -28,6 +29,7 @@ const (
 	CodeInvalidRecord       = "UPSTREAM_INVALID_RECORD"
 	CodeScanLimitReached    = "SCAN_LIMIT_REACHED"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
+	CodeBadRequest          = "BAD_REQUEST"
 )
 
 // ErrBadInput marks an argument the gateway refuses before any upstream call.
@@ -112,9 +114,13 @@ func NewErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				return gqlErr
 			}
 			if isGraphQLError(err) {
-				// gqlgen's own execution errors, e.g. a non-null
-				// violation: safe to show, but they need a code.
+				// gqlgen's own errors are safe to show but come without a
+				// code: a request it could not read has no path, a
+				// non-null violation does.
 				gqlErr.Extensions["code"] = CodeInternal
+				if len(gqlErr.Path) == 0 {
+					gqlErr.Extensions["code"] = CodeBadRequest
+				}
 				return gqlErr
 			}
 			log.LogAttrs(ctx, slog.LevelError, "unexpected resolver error",

@@ -56,7 +56,10 @@ func New(cfg Config, deps Deps) *Gateway {
 
 	gql := newGraphQLHandler(cfg, deps, m)
 	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(gql))
-	g.mux.Handle("/query", logRequests(deps.Logger, m, query))
+	logged := logRequests(deps.Logger, m, query)
+	for _, method := range []string{"GET", "POST", "OPTIONS"} {
+		g.mux.Handle(method+" /query", logged)
+	}
 	if cfg.Playground {
 		g.mux.Handle("GET /{$}", playground.Handler("/query"))
 		g.mux.Handle("GET /graphiql/", playground.Handler("/query"))

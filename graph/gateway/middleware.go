@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/botpenguin-gateway/gateway/graph"
 )
 
 // limitBody answers 413 for a body over max bytes, and 400 or 415 for
@@ -26,25 +28,28 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", "request body too large")
+			writeError(w, http.StatusRequestEntityTooLarge, graph.CodeBadRequest, "request body too large")
 			return
 		}
 		mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mediaType != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "Content-Type must be application/json")
+			writeError(w, http.StatusUnsupportedMediaType, graph.CodeBadRequest, "Content-Type must be application/json")
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			writeError(w, http.StatusRequestEntityTooLarge, "BAD_REQUEST", "request body too large")
+			writeError(w, http.StatusRequestEntityTooLarge, graph.CodeBadRequest, "request body too large")
 			return
 		case err != nil:
-			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "could not read the request body")
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "could not read the request body")
 			return
 		case !json.Valid(body):
-			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "request body is not valid JSON")
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request body is not valid JSON")
+			return
+		case bytes.TrimLeft(body, " \t\r\n")[0] != '{':
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request body must be a JSON object")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -29,14 +29,21 @@ import (
 	"time"
 )
 
-// csp is the Content-Security-Policy of every response. Scripts, styles and
-// fetches may come from the gateway only. The exceptions are data: URLs for
-// fonts and images, which is how graphiql.min.css carries its fonts and
-// icons. 'unsafe-inline' is not needed for style-src: GraphiQL and CodeMirror
-// set inline styles through the CSSOM (element.style), which CSP allows.
+// csp is the Content-Security-Policy of every response. Scripts, fetches
+// and stylesheet files may come from the gateway only, and nothing may be
+// eval'd. Two exceptions, both needed by GraphiQL 3:
+//   - data: URLs for fonts and images: graphiql.min.css carries its fonts and
+//     icons that way.
+//   - 'unsafe-inline' for style-src (styles only, never scripts): GraphiQL's
+//     settings and shortcut dialogs (Radix, via react-remove-scroll-bar)
+//     insert a <style> element to lock page scrolling. Blocked, the dialogs
+//     still work but every opening logs a CSP error. Inline CSS cannot
+//     exfiltrate anything here, because images and fonts may only be data:
+//     URLs and default-src is 'none'. The editors' own inline styles are set
+//     through element.style, which CSP never blocks.
 const csp = "default-src 'none'; " +
 	"script-src 'self'; " +
-	"style-src 'self'; " +
+	"style-src 'self' 'unsafe-inline'; " +
 	"font-src data:; " +
 	"img-src data:; " +
 	"connect-src 'self'; " +

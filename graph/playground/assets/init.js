@@ -6,11 +6,13 @@
   'use strict';
 
   var DEFAULT_QUERY = [
-    '# One page of the agency\'s customers. Press the run button (or Ctrl+Enter).',
+    "# The agency's customers, one page at a time.",
+    '# Run it with the run button or Ctrl+Enter.',
     '#',
-    '# The demo gateway (go run . -demo) needs no token. Against a real gateway,',
-    '# open "Headers" below and add: {"Authorization": "Bearer <your token>"}',
-    '# Headers are not saved in the browser\'s storage.',
+    '# The demo gateway (go run . -demo) needs no token.',
+    '# A real one usually does: open Headers below, enter',
+    '#   {"Authorization": "Bearer <your token>"}',
+    '# Headers are not saved in the browser.',
     'query Customers {',
     '  customers(page: 1) {',
     '    page',
