@@ -44,13 +44,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	demo := flags.Bool("demo", false, "serve against an embedded sample upstream: no key, no network")
+	demoLatency := flags.Duration("demo-latency", 0, "with -demo: delay every sample upstream answer, to see loading states")
 	addr := flags.String("addr", "", "listen address (overrides ADDR)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 
 	if *demo {
-		fake := upstreamtest.NewServer()
+		fake := upstreamtest.NewServer(upstreamtest.WithLatency(*demoLatency))
 		defer fake.Close()
 		getenv = demoEnv(getenv, fake.URL)
 	}

@@ -20,28 +20,29 @@ func (r *entityResolver) FindManyCustomerByIDs(ctx context.Context, reps []*mode
 		return nil, err
 	}
 	// Representations with an id that cannot exist are null entities with
-	// an error of their own; the others are found by one scan.
+	// an error of their own; the others are found by one scan. Errors are
+	// per representation, so one failure does not fail the others.
+	out := make([]*model.Customer, len(reps))
+	errs := make(graphql.BatchErrorList, len(reps))
 	var ids []string
 	var at []int
 	for i, rep := range reps {
-		if err := checkID(rep.ID); err != nil {
-			graphql.AddError(ctx, err)
-			continue
+		if errs[i] = checkID(rep.ID); errs[i] == nil {
+			ids = append(ids, rep.ID)
+			at = append(at, i)
 		}
-		ids = append(ids, rep.ID)
-		at = append(at, i)
 	}
-	out := make([]*model.Customer, len(reps))
-	if len(ids) == 0 {
-		return out, nil
+	if len(ids) > 0 {
+		found, loadErrs := loaders.Customers(ctx, token, ids)
+		for j, c := range found {
+			if errs[at[j]] = loadErrs[j]; c != nil {
+				out[at[j]] = r.statuses.customer(ctx, c)
+			}
+		}
 	}
-	found, errs := loaders.Customers(ctx, token, ids)
-	for j, c := range found {
-		switch {
-		case errs[j] != nil:
-			graphql.AddError(ctx, errs[j])
-		case c != nil:
-			out[at[j]] = r.statuses.customer(ctx, c)
+	for _, err := range errs {
+		if err != nil {
+			return out, errs
 		}
 	}
 	return out, nil

@@ -84,7 +84,12 @@ func (l *Loaders) Customers(ctx context.Context, token upstream.Token, ids []str
 	for i, id := range ids {
 		keys[i] = idKey{token, id}
 	}
-	return l.byID.LoadMany(ctx, keys)()
+	found, errs := l.byID.LoadMany(ctx, keys)()
+	if errs == nil {
+		// LoadMany returns no slice at all when nothing failed.
+		errs = make([]error, len(ids))
+	}
+	return found, errs
 }
 
 func (l *Loaders) loadPages(ctx context.Context, keys []PageKey) []*dataloader.Result[upstream.Page] {

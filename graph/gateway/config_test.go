@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func getenv(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg, err := LoadConfig(getenv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, Config{
+		Addr:                 ":8080",
+		BaseURL:              "https://api.v7.botpenguin.com",
+		UpstreamTimeout:      10 * time.Second,
+		UpstreamRetries:      2,
+		UpstreamRetryMaxWait: 2 * time.Second,
+		BreakerCooldown:      5 * time.Second,
+		ScanMaxPages:         50,
+		MaxPage:              10000,
+		Playground:           true,
+		Introspection:        true,
+		LogLevel:             slog.LevelInfo,
+		MaxBodyBytes:         1 << 20,
+	}, cfg)
+}
+
+func TestLoadConfigValues(t *testing.T) {
+	cfg, err := LoadConfig(getenv(map[string]string{
+		"ADDR":                    "127.0.0.1:9000",
+		"BOTPENGUIN_BASE_URL":     "http://proxy.internal:8080/botpenguin/",
+		"BOTPENGUIN_API_KEY":      "key",
+		"GATEWAY_ACCESS_TOKENS":   " a, b ,,c ",
+		"ALLOW_UNAUTHENTICATED":   "FALSE",
+		"UPSTREAM_TIMEOUT":        "1500ms",
+		"UPSTREAM_RETRIES":        "0",
+		"UPSTREAM_RETRY_MAX_WAIT": "0s",
+		"CACHE_TTL":               "30s",
+		"CUSTOMER_SCAN_MAX_PAGES": "7",
+		"MAX_PAGE":                "99",
+		"PLAYGROUND":              "false",
+		"INTROSPECTION":           "false",
+		"CORS_ALLOWED_ORIGINS":    "https://app.example.com, http://localhost:3000/",
+		"LOG_LEVEL":               "DEBUG",
+		"MAX_BODY_BYTES":          "4096",
+		"REDIS_URL":               "redis://:pw@127.0.0.1:6379/2",
+		"SOMETHING_ELSE":          "ignored",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "http://proxy.internal:8080/botpenguin", cfg.BaseURL)
+	assert.Equal(t, []string{"a", "b", "c"}, cfg.AccessTokens)
+	assert.Equal(t, 1500*time.Millisecond, cfg.UpstreamTimeout)
+	assert.Equal(t, 0, cfg.UpstreamRetries)
+	assert.Equal(t, 30*time.Second, cfg.CacheTTL)
+	assert.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, cfg.CORSAllowedOrigins)
+	assert.Equal(t, slog.LevelDebug, cfg.LogLevel)
+	assert.False(t, cfg.Playground)
+	assert.False(t, cfg.Introspection)
+	assert.EqualValues(t, 4096, cfg.MaxBodyBytes)
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	for value, vars := range map[string]map[string]string{
+		"UPSTREAM_TIMEOUT":          {"UPSTREAM_TIMEOUT": "10"},
+		"UPSTREAM_RETRY_MAX_WAIT":   {"UPSTREAM_RETRY_MAX_WAIT": "-1s"},
+		"UPSTREAM_BREAKER_COOLDOWN": {"UPSTREAM_BREAKER_COOLDOWN": "0s"},
+		"CACHE_TTL":                 {"CACHE_TTL": "soon"},
+		"UPSTREAM_RETRIES":          {"UPSTREAM_RETRIES": "two"},
+		"CUSTOMER_SCAN_MAX_PAGES":   {"CUSTOMER_SCAN_MAX_PAGES": "0"},
+		"MAX_PAGE":                  {"MAX_PAGE": "-3"},
+		"MAX_BODY_BYTES":            {"MAX_BODY_BYTES": "1e6"},
+		"PLAYGROUND":                {"PLAYGROUND": "1"},
+		"INTROSPECTION":             {"INTROSPECTION": "no"},
+		"ALLOW_UNAUTHENTICATED":     {"ALLOW_UNAUTHENTICATED": "yes"},
+		"LOG_LEVEL":                 {"LOG_LEVEL": "trace"},
+		"BOTPENGUIN_BASE_URL":       {"BOTPENGUIN_BASE_URL": "ftp://x"},
+		"CORS_ALLOWED_ORIGINS":      {"CORS_ALLOWED_ORIGINS": "*"},
+		"REDIS_URL":                 {"REDIS_URL": "localhost:6379"},
+		"GATEWAY_ACCESS_TOKENS":     {"GATEWAY_ACCESS_TOKENS": "t"},
+	} {
+		t.Run(value, func(t *testing.T) {
+			_, err := LoadConfig(getenv(vars))
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), value+": "), err.Error())
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+	_, err := LoadConfig(getenv(map[string]string{"BOTPENGUIN_BASE_URL": "https://user:pw@example.com"}))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "pw")
+
+	// Every bad variable is reported at once, one per line.
+	_, err = LoadConfig(getenv(map[string]string{"CACHE_TTL": "x", "MAX_PAGE": "y"}))
+	require.Error(t, err)
+	assert.Equal(t, 2, strings.Count(err.Error(), "\n")+1)
+}

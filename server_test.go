@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// freeAddr returns a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want string
+	}{
+		"duration":        {map[string]string{"UPSTREAM_TIMEOUT": "5x"}, `UPSTREAM_TIMEOUT: invalid duration "5x"`},
+		"negative":        {map[string]string{"UPSTREAM_RETRIES": "-1"}, "UPSTREAM_RETRIES: must be between 0 and 10"},
+		"boolean":         {map[string]string{"PLAYGROUND": "yes"}, `PLAYGROUND: must be true or false, got "yes"`},
+		"level":           {map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL: must be debug, info, warn or error"},
+		"server key open": {map[string]string{"BOTPENGUIN_API_KEY": "k"}, "GATEWAY_ACCESS_TOKENS: required in server-key mode"},
+		"redis":           {map[string]string{"REDIS_URL": "http://secret@x"}, "REDIS_URL: must look like"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := run(context.Background(), nil, env(tc.vars), io.Discard, &stderr)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Equal(t, 1, strings.Count(err.Error(), "\n")+1, "one line: %q", err)
+			assert.NotContains(t, err.Error(), "secret")
+		})
+	}
+}
+
+// TestDemoServesAndShutsDownGracefully runs the whole program in -demo mode:
+// it answers queries without a token, and on cancellation lets an
+// in-flight request finish before run returns.
+func TestDemoServesAndShutsDownGracefully(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-demo", "-demo-latency", "50ms", "-addr", addr}, env(nil), &stdout, &stderr)
+	}()
+
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 10*time.Second, 20*time.Millisecond)
+
+	post := func(query string) (int, string) {
+		resp, err := http.Post(base+"/query", "application/json", strings.NewReader(fmt.Sprintf(`{"query": %q}`, query)))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := post(`{ customers { nodes { name } hasNextPage } }`)
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, `"hasNextPage":true`)
+	assert.NotContains(t, body, `"errors"`)
+
+	resp, err := http.Get(base + "/")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, strings.ToLower(string(page)), "graphiql")
+	assert.Contains(t, stdout.String(), "demo: GraphiQL on http://")
+
+	// A slow request in flight when the signal comes still completes:
+	// customer(id) of an unknown id reads all 16 pages, 50 ms each.
+	var wg sync.WaitGroup
+	var slowStatus int
+	var slowBody string
+	wg.Go(func() { slowStatus, slowBody = post(`{ customer(id: "ffffffffffffffffffffffff") { id } }`) })
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "gateway_http_requests_in_flight 1")
+	}, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(25 * time.Second):
+		t.Fatal("run did not return after cancellation")
+	}
+	wg.Wait()
+	assert.Equal(t, 200, slowStatus)
+	assert.JSONEq(t, `{"data": {"customer": null}}`, slowBody)
+	_, err = http.Get(base + "/healthz")
+	assert.Error(t, err, "the listener is closed")
+	assert.NotContains(t, stderr.String(), "demo-key")
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
