@@ -61,8 +61,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		g.mux.Handle(method+" /query", logged)
 	}
 	if cfg.Playground {
-		g.mux.Handle("GET /{$}", playground.Handler("/query"))
-		g.mux.Handle("GET /graphiql/", playground.Handler("/query"))
+		page := playground.Handler("/query")
+		g.mux.Handle("GET /{$}", page)
+		g.mux.Handle("GET /graphiql/", page)
 	}
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
