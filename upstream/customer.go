@@ -53,6 +53,10 @@ type Customer struct {
 // or validated are reported in Invalid; the others are kept in Customers, in
 // upstream order. An empty page (no customers, no invalid records) is past
 // the end of the list.
+//
+// A Page returned by Client.ListCustomers may be shared by every caller whose
+// identical call was coalesced with it: treat it, its slices and the
+// pointers inside as read-only.
 type Page struct {
 	Customers []Customer
 	Invalid   []RecordError

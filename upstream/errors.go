@@ -3,11 +3,16 @@ package upstream
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinels for the kinds of upstream failure. Every error returned by
-// Client.ListCustomers wraps exactly one of them (or a context error).
+// Client.ListCustomers wraps exactly one of them, or else a context error
+// (context.Canceled when the caller went away).
 var (
 	ErrUnauthorized = errors.New("upstream: unauthorized")
 	ErrForbidden    = errors.New("upstream: forbidden")
@@ -20,31 +25,206 @@ var (
 // (Kind) and, when there is one, the underlying cause (Err). Its message
 // never holds a token or a URL with credentials.
 type Error struct {
-	Kind       error         // one of the Err* sentinels
-	StatusCode int           // upstream HTTP status, or the envelope's code for a 200 with success:false; 0 when no answer
-	Message    string        // the upstream's own message, when it sent one
-	RetryAfter time.Duration // from Retry-After on a 429; 0 when unknown
-	Err        error         // cause, e.g. a net error; may be nil
+	Kind error // one of the Err* sentinels
+
+	// StatusCode is the upstream's HTTP status (what the contract calls
+	// upstreamStatus), 0 when no answer came (timeout, refused connection).
+	// An HTTP 200 with success:false keeps 200 here; its envelope code is in
+	// EnvelopeCode.
+	StatusCode int
+
+	// EnvelopeCode is the envelope's "code" of an answer with success:false,
+	// 0 when there was none.
+	EnvelopeCode int
+
+	// Message is the upstream's own message, when it sent one: at most
+	// maxMessageLen bytes, valid UTF-8, the token masked. It may be passed
+	// on to clients.
+	Message string
+
+	// RetryAfter is the wait the upstream asked for on a 429 (Retry-After in
+	// seconds or as an HTTP date); 0 when unknown or zero.
+	RetryAfter time.Duration
+
+	Err error // cause, e.g. a network error; may be nil
+
+	retryAfterKnown bool // a Retry-After header was present and valid
 }
 
 func (e *Error) Error() string {
-	msg := e.Kind.Error()
-	if e.StatusCode != 0 {
-		msg += fmt.Sprintf(" (HTTP %d)", e.StatusCode)
+	var b strings.Builder
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	} else {
+		b.WriteString("upstream: error")
+	}
+	switch {
+	case e.StatusCode != 0 && e.EnvelopeCode != 0 && e.EnvelopeCode != e.StatusCode:
+		fmt.Fprintf(&b, " (HTTP %d, code %d)", e.StatusCode, e.EnvelopeCode)
+	case e.StatusCode != 0:
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
 	}
 	if e.Message != "" {
-		msg += ": " + e.Message
+		b.WriteString(": ")
+		b.WriteString(e.Message)
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
 	}
-	return msg
+	return b.String()
 }
 
 // Unwrap lets errors.Is match both the kind and the cause.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	var errs []error
+	if e.Kind != nil {
+		errs = append(errs, e.Kind)
 	}
-	return []error{e.Kind, e.Err}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// Timeout reports whether the call failed because an attempt took longer
+// than the per-attempt timeout (or the caller's deadline).
+func (e *Error) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return e.Err != nil && errors.As(e.Err, &t) && t.Timeout()
+}
+
+// attemptTimeoutError is the cause of an attempt cut by the per-attempt
+// timeout. It is deliberately not context.DeadlineExceeded: the caller's own
+// deadline did not pass.
+type attemptTimeoutError struct{ after time.Duration }
+
+func (e *attemptTimeoutError) Error() string {
+	return "no answer within " + e.after.String()
+}
+func (e *attemptTimeoutError) Timeout() bool { return true }
+
+const (
+	maxMessageLen = 200      // bytes of the upstream's message kept in Error.Message
+	maxErrorBody  = 64 << 10 // bytes read from a non-2xx answer
+)
+
+// checkResponse maps an upstream answer (status, headers and body) to nil
+// when it is a success envelope, or to an *Error wrapping one sentinel:
+//
+//	401 → ErrUnauthorized, 403 → ErrForbidden, 429 → ErrRateLimited,
+//	5xx → ErrUnavailable, any other non-2xx → ErrBadResponse.
+//
+// An HTTP 2xx with success:false is mapped by its envelope code as if it
+// were the HTTP status (401, 403, 429, 5xx); any other such answer, and any
+// body that is not the documented envelope, is ErrBadResponse. On success it
+// returns the envelope's data array, still undecoded.
+func checkResponse(resp *http.Response, body []byte, now time.Time) ([]byte, error) {
+	status := resp.StatusCode
+	if status < 200 || status > 299 {
+		e := &Error{Kind: kindOf(status), StatusCode: status}
+		if env, err := parseEnvelope(body); err == nil {
+			e.Message = env.Message
+			e.EnvelopeCode = env.Code
+		}
+		if status == http.StatusTooManyRequests {
+			e.RetryAfter, e.retryAfterKnown = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		}
+		return nil, e
+	}
+
+	env, err := parseEnvelope(body)
+	if err != nil {
+		return nil, &Error{Kind: ErrBadResponse, StatusCode: status, Err: err}
+	}
+	if env.Success == nil {
+		return nil, &Error{Kind: ErrBadResponse, StatusCode: status, Err: errors.New("envelope has no success field")}
+	}
+	if !*env.Success {
+		kind := ErrBadResponse
+		if env.Code >= 400 {
+			if k := kindOf(env.Code); k != ErrBadResponse {
+				kind = k
+			}
+		}
+		e := &Error{Kind: kind, StatusCode: status, EnvelopeCode: env.Code, Message: env.Message}
+		if kind == ErrRateLimited {
+			e.RetryAfter, e.retryAfterKnown = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		}
+		return nil, e
+	}
+	// An empty data array is a page past the end; null or missing is not.
+	if len(env.Data) == 0 || env.Data[0] != '[' {
+		return nil, &Error{Kind: ErrBadResponse, StatusCode: status, Err: errors.New("envelope data is not an array")}
+	}
+	return env.Data, nil
+}
+
+// kindOf maps an HTTP status (or an envelope code) to a sentinel.
+func kindOf(status int) error {
+	switch {
+	case status == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case status == http.StatusForbidden:
+		return ErrForbidden
+	case status == http.StatusTooManyRequests:
+		return ErrRateLimited
+	case status >= 500 && status <= 599:
+		return ErrUnavailable
+	default:
+		return ErrBadResponse
+	}
+}
+
+// parseRetryAfter reads a Retry-After header: a number of seconds or an HTTP
+// date. A date in the past is a wait of zero. ok is false when the header is
+// missing or unreadable.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		const maxSecs = uint64(1<<63-1) / uint64(time.Second)
+		if secs > maxSecs {
+			secs = maxSecs
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	if d = t.Sub(now); d < 0 {
+		d = 0
+	}
+	return d, true
+}
+
+// cleanMessage makes an upstream message fit to be passed on: the token
+// masked, valid UTF-8, no control characters, at most maxMessageLen bytes.
+func cleanMessage(msg string, token Token) string {
+	if token != "" {
+		msg = strings.ReplaceAll(msg, string(token), redacted)
+	}
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	msg = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, msg)
+	msg = strings.TrimSpace(msg)
+	if len(msg) > maxMessageLen {
+		cut := maxMessageLen
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
 }

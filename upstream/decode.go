@@ -1,0 +1,201 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// envelope is the upstream's answer:
+// {"success": true, "message": "", "data": [...], "code": 200}.
+type envelope struct {
+	Success *bool           `json:"success"`
+	Message string          `json:"message"`
+	Code    int             `json:"code"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// parseEnvelope decodes body as an envelope. Anything that is not a JSON
+// object with fields of the documented types is an error.
+func parseEnvelope(body []byte) (envelope, error) {
+	var env envelope
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return env, errors.New("body is not a JSON object")
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return env, fmt.Errorf("envelope: %w", jsonErr(err))
+	}
+	return env, nil
+}
+
+// jsonErr rewords a json error without echoing any of the body's values.
+func jsonErr(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Errorf("field %q is a JSON %s, not %s", te.Field, te.Value, jsonKind(te.Type))
+		}
+		return fmt.Errorf("a JSON %s where %s was expected", te.Value, jsonKind(te.Type))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d", se.Offset)
+	}
+	return errors.New("invalid JSON")
+}
+
+// jsonKind names the JSON type that decodes into t.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another type"
+}
+
+// wireCustomer is one element of the envelope's data array, as sent.
+// Pointers tell a missing or null field from a zero value.
+type wireCustomer struct {
+	ID      *string `json:"_id"`
+	Name    *string `json:"name"`
+	Contact *struct {
+		Email *string `json:"email"`
+	} `json:"contact"`
+	Verified         *bool   `json:"verified"`
+	Status           *string `json:"status"`
+	SubscriptionType *string `json:"subscriptionType"`
+	CreatedAt        *string `json:"createdAt"`
+	UpdatedAt        *string `json:"updatedAt"`
+	LastLogin        *string `json:"lastLogin"`
+}
+
+// decodePage decodes the envelope's data array. One bad record does not
+// spoil the page: it goes to Page.Invalid and the others are kept.
+func decodePage(data []byte) (Page, error) {
+	var p Page
+	var fast []*wireCustomer
+	if err := json.Unmarshal(data, &fast); err == nil {
+		for i, w := range fast {
+			p.add(i, w)
+		}
+		return p, nil
+	}
+	// Slow path: some element has the wrong shape. Decode one by one so
+	// that only that element is lost.
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return Page{}, &Error{Kind: ErrBadResponse, StatusCode: 200, Err: fmt.Errorf("data: %w", jsonErr(err))}
+	}
+	for i, raw := range raws {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 || raw[0] != '{' {
+			p.Invalid = append(p.Invalid, RecordError{Index: i, Reason: "record is not a JSON object"})
+			continue
+		}
+		var w wireCustomer
+		if err := json.Unmarshal(raw, &w); err != nil {
+			p.Invalid = append(p.Invalid, RecordError{Index: i, ID: idOf(raw), Reason: jsonErr(err).Error()})
+			continue
+		}
+		p.add(i, &w)
+	}
+	return p, nil
+}
+
+// idOf returns the record's _id when it is a string, for error reports.
+func idOf(raw []byte) string {
+	var r struct {
+		ID any `json:"_id"`
+	}
+	_ = json.Unmarshal(raw, &r)
+	id, _ := r.ID.(string)
+	return id
+}
+
+// add validates the record at index i and appends it to Customers or Invalid.
+func (p *Page) add(i int, w *wireCustomer) {
+	if w == nil {
+		p.Invalid = append(p.Invalid, RecordError{Index: i, Reason: "record is not a JSON object"})
+		return
+	}
+	c, err := w.customer()
+	if err != nil {
+		p.Invalid = append(p.Invalid, RecordError{Index: i, ID: c.ID, Reason: err.Error()})
+		return
+	}
+	p.Customers = append(p.Customers, c)
+}
+
+// customer validates w and converts it. On error the returned Customer
+// holds the ID when there was one. Error texts name fields, never values.
+func (w *wireCustomer) customer() (Customer, error) {
+	var c Customer
+	if w.ID == nil || *w.ID == "" {
+		return c, errors.New("missing _id")
+	}
+	c.ID = *w.ID
+	if w.CreatedAt == nil {
+		return c, errors.New("missing createdAt")
+	}
+	created, err := parseTime(*w.CreatedAt)
+	if err != nil {
+		return c, errors.New("createdAt is not an RFC 3339 time")
+	}
+	c.CreatedAt = created
+	if w.UpdatedAt != nil {
+		t, err := parseTime(*w.UpdatedAt)
+		if err != nil {
+			return c, errors.New("updatedAt is not an RFC 3339 time")
+		}
+		c.UpdatedAt = &t
+	}
+	if w.LastLogin != nil {
+		t, err := parseTime(*w.LastLogin)
+		if err != nil {
+			return c, errors.New("lastLogin is not an RFC 3339 time")
+		}
+		c.LastLogin = &t
+	}
+	if w.Name != nil {
+		c.Name = *w.Name
+	}
+	if w.Contact != nil {
+		c.Email = w.Contact.Email
+	}
+	if w.Verified != nil {
+		c.Verified = *w.Verified
+	}
+	if w.Status != nil {
+		c.Status = *w.Status
+	}
+	c.SubscriptionType = w.SubscriptionType
+	return c, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
