@@ -31,6 +31,7 @@ type Config struct {
 	LogLevel             slog.Level
 	MaxBodyBytes         int64
 	RedisURL             string
+	CoalesceRequests     bool
 }
 
 // LoadConfig reads the configuration through getenv. Every bad value is
@@ -56,6 +57,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogLevel:             p.level("LOG_LEVEL", slog.LevelInfo),
 		MaxBodyBytes:         int64(p.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
 		RedisURL:             p.redisURL("REDIS_URL"),
+		CoalesceRequests:     p.boolean("COALESCE_REQUESTS", true),
 	}
 	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
 		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")

@@ -30,6 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Introspection:        true,
 		LogLevel:             slog.LevelInfo,
 		MaxBodyBytes:         1 << 20,
+		CoalesceRequests:     true,
 	}, cfg)
 }
 

@@ -55,7 +55,11 @@ func New(cfg Config, deps Deps) *Gateway {
 	})
 
 	gql := newGraphQLHandler(cfg, deps, m)
-	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(gql))
+	var executor http.Handler = gql
+	if cfg.CoalesceRequests {
+		executor = newRequestCoalescer(deps.Registry).middleware(gql)
+	}
+	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(executor))
 	logged := logRequests(deps.Logger, m, query)
 	for _, method := range []string{"GET", "POST", "OPTIONS"} {
 		g.mux.Handle(method+" /query", logged)

@@ -1,0 +1,68 @@
+package gateway_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/botpenguin-gateway/gateway/graph/gateway"
+	"github.com/botpenguin-gateway/gateway/upstream"
+	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
+)
+
+// The benchmark harness's standard queries (see the README's Performance
+// section).
+const (
+	benchQ1 = `{"query":"{ customers(page: 1) { nodes { id name contact { email } verified status subscriptionType createdAt updatedAt lastLogin } } }"}`
+	benchQ2 = `{"query":"{ a: customers(page: 1) { nodes { id name } hasNextPage } b: customers(page: 2) { nodes { id name } } c: customers(page: 1, sort: NAME) { nodes { id } } }"}`
+)
+
+// benchHandler is the gateway's handler in front of the fake upstream over
+// real HTTP, with logs at warn as in production benchmarks.
+func benchHandler(b *testing.B, vars map[string]string) http.Handler {
+	b.Helper()
+	up := upstreamtest.NewServer()
+	b.Cleanup(up.Close)
+	cfg, err := gateway.LoadConfig(func(name string) string {
+		if name == "BOTPENGUIN_BASE_URL" {
+			return up.URL
+		}
+		return vars[name]
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	reg := prometheus.NewRegistry()
+	client, err := upstream.New(cfg.BaseURL, upstream.WithMetrics(reg), upstream.WithLogger(log))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers})
+}
+
+func benchQuery(b *testing.B, body string, vars map[string]string) {
+	h := benchHandler(b, vars)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader([]byte(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer bench-token")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+func BenchmarkQ1(b *testing.B) { benchQuery(b, benchQ1, nil) }
+func BenchmarkQ2(b *testing.B) { benchQuery(b, benchQ2, nil) }
