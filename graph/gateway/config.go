@@ -32,6 +32,9 @@ type Config struct {
 	MaxBodyBytes         int64
 	RedisURL             string
 	CoalesceRequests     bool
+	MaxComplexity        int
+	MaxDepth             int
+	MaxAliases           int
 }
 
 // LoadConfig reads the configuration through getenv. Every bad value is
@@ -58,6 +61,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxBodyBytes:         int64(p.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
 		RedisURL:             p.redisURL("REDIS_URL"),
 		CoalesceRequests:     p.boolean("COALESCE_REQUESTS", true),
+		MaxComplexity:        p.integer("MAX_COMPLEXITY", 1000, 0, 1<<30),
+		MaxDepth:             p.integer("MAX_DEPTH", 10, 0, 1000),
+		MaxAliases:           p.integer("MAX_ALIASES", 30, 0, 10000),
 	}
 	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
 		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")

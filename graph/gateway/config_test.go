@@ -31,6 +31,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		LogLevel:             slog.LevelInfo,
 		MaxBodyBytes:         1 << 20,
 		CoalesceRequests:     true,
+		MaxComplexity:        1000,
+		MaxDepth:             10,
+		MaxAliases:           30,
 	}, cfg)
 }
 

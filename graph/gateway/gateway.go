@@ -97,7 +97,7 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 
 func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 	resolver := graph.NewResolver(deps.Logger, cfg.MaxPage)
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -107,6 +107,10 @@ func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 	srv.Use(extension.Introspection{})
 	if !cfg.Introspection {
 		srv.Use(noIntrospection{})
+	}
+	srv.Use(shapeLimits{maxDepth: cfg.MaxDepth, maxAliases: cfg.MaxAliases})
+	if cfg.MaxComplexity > 0 {
+		srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	}
 	srv.SetErrorPresenter(graph.NewErrorPresenter(deps.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
