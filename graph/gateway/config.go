@@ -35,6 +35,7 @@ type Config struct {
 	MaxComplexity        int
 	MaxDepth             int
 	MaxAliases           int
+	TrustedDocuments     *TrustedDocuments
 }
 
 // LoadConfig reads the configuration through getenv. Every bad value is
@@ -64,6 +65,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxComplexity:        p.integer("MAX_COMPLEXITY", 1000, 0, 1<<30),
 		MaxDepth:             p.integer("MAX_DEPTH", 10, 0, 1000),
 		MaxAliases:           p.integer("MAX_ALIASES", 30, 0, 10000),
+		TrustedDocuments:     p.trustedDocuments("TRUSTED_DOCUMENTS"),
 	}
 	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
 		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
@@ -221,4 +223,19 @@ func (p *parser) redisURL(name string) string {
 		return ""
 	}
 	return v
+}
+
+// trustedDocuments loads the manifest at start, so that a missing or broken
+// one stops the start rather than the first request.
+func (p *parser) trustedDocuments(name string) *TrustedDocuments {
+	path := strings.TrimSpace(p.getenv(name))
+	if path == "" {
+		return nil
+	}
+	docs, err := LoadTrustedDocuments(path)
+	if err != nil {
+		p.fail(name, "%v", err)
+		return nil
+	}
+	return docs
 }

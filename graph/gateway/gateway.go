@@ -32,6 +32,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Fetch reads one upstream page (upstream.Client.ListCustomers).
 	Fetch loader.FetchFunc
+	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
+	APQCache graphql.Cache[string]
 }
 
 // Gateway is the gateway's HTTP handler.
@@ -39,6 +41,9 @@ type Gateway struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
 }
+
+// apqMemoryEntries bounds the in-memory store of persisted queries.
+const apqMemoryEntries = 1000
 
 // idBatchWait is how long customer ids of one operation are gathered
 // before their scan starts.
@@ -107,6 +112,15 @@ func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 	srv.Use(extension.Introspection{})
 	if !cfg.Introspection {
 		srv.Use(noIntrospection{})
+	}
+	if cfg.TrustedDocuments != nil {
+		srv.Use(trustedOnly{cfg.TrustedDocuments})
+	} else {
+		apq := deps.APQCache
+		if apq == nil {
+			apq = lru.New[string](apqMemoryEntries)
+		}
+		srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
 	}
 	srv.Use(shapeLimits{maxDepth: cfg.MaxDepth, maxAliases: cfg.MaxAliases})
 	if cfg.MaxComplexity > 0 {
