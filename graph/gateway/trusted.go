@@ -91,7 +91,7 @@ var _ interface {
 	graphql.OperationParameterMutator
 } = trustedOnly{}
 
-func (trustedOnly) ExtensionName() string                  { return "TrustedDocuments" }
+func (trustedOnly) ExtensionName() string                   { return "TrustedDocuments" }
 func (trustedOnly) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (t trustedOnly) MutateOperationParameters(_ context.Context, params *graphql.RawParams) *gqlerror.Error {
