@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,6 +37,8 @@ type Config struct {
 	MaxDepth             int
 	MaxAliases           int
 	TrustedDocuments     *TrustedDocuments
+	RateLimitRPS         float64
+	RateLimitBurst       int
 }
 
 // LoadConfig reads the configuration through getenv. Every bad value is
@@ -66,6 +69,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxDepth:             p.integer("MAX_DEPTH", 10, 0, 1000),
 		MaxAliases:           p.integer("MAX_ALIASES", 30, 0, 10000),
 		TrustedDocuments:     p.trustedDocuments("TRUSTED_DOCUMENTS"),
+		RateLimitRPS:         p.float("RATE_LIMIT_RPS", 0),
+		RateLimitBurst:       p.integer("RATE_LIMIT_BURST", 0, 0, 1<<20),
 	}
 	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
 		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
@@ -140,6 +145,23 @@ func (p *parser) integer(name string, def, minimum, maximum int) int {
 		p.fail(name, "must be between %d and %d, got %d", minimum, maximum, n)
 	default:
 		return n
+	}
+	return def
+}
+
+func (p *parser) float(name string, def float64) float64 {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	switch {
+	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+		p.fail(name, "invalid number %q", v)
+	case f < 0:
+		p.fail(name, "must not be negative, got %q", v)
+	default:
+		return f
 	}
 	return def
 }

@@ -39,6 +39,7 @@ type Deps struct {
 // Gateway is the gateway's HTTP handler.
 type Gateway struct {
 	mux      *http.ServeMux
+	handler  http.Handler
 	draining atomic.Bool
 }
 
@@ -65,7 +66,14 @@ func New(cfg Config, deps Deps) *Gateway {
 		executor = newRequestCoalescer(deps.Registry).middleware(gql)
 	}
 	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(executor))
-	logged := logRequests(deps.Logger, m, query)
+	if cfg.RateLimitRPS > 0 {
+		burst := cfg.RateLimitBurst
+		if burst == 0 {
+			burst = max(1, int(2*cfg.RateLimitRPS))
+		}
+		query = newClientLimiter(cfg.RateLimitRPS, burst, deps.Registry).middleware(query)
+	}
+	logged := logRequests(deps.Logger, m, corsFor(cfg.CORSAllowedOrigins)(query))
 	for _, method := range []string{"GET", "POST", "OPTIONS"} {
 		g.mux.Handle(method+" /query", logged)
 	}
@@ -88,12 +96,13 @@ func New(cfg Config, deps Deps) *Gateway {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	g.mux.Handle("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	g.handler = securityHeaders(g.mux)
 	return g
 }
 
 // ServeHTTP serves every route of the gateway.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g.mux.ServeHTTP(w, r)
+	g.handler.ServeHTTP(w, r)
 }
 
 // Drain makes /readyz fail, so that load balancers stop sending new

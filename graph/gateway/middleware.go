@@ -60,8 +60,17 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // writeError answers with a GraphQL-shaped error, so that clients find an
 // extensions.code even when the request never reached GraphQL.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeErrorExt(w, status, code, msg, nil)
+}
+
+// writeErrorExt is writeError with more extensions than the code.
+func writeErrorExt(w http.ResponseWriter, status int, code, msg string, ext map[string]any) {
+	extensions := map[string]any{"code": code}
+	for k, v := range ext {
+		extensions[k] = v
+	}
 	body, _ := json.Marshal(map[string]any{
-		"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}},
+		"errors": []any{map[string]any{"message": msg, "extensions": extensions}},
 	})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
