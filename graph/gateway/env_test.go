@@ -49,7 +49,7 @@ func newEnv(t *testing.T, vars map[string]string, upOpts ...upstreamtest.Option)
 	require.NoError(t, err)
 
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	reg := prometheus.NewRegistry()
 	client, err := upstream.New(cfg.BaseURL,
 		upstream.WithTimeout(cfg.UpstreamTimeout),

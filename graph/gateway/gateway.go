@@ -52,6 +52,7 @@ const idBatchWait = time.Millisecond
 
 // New builds the gateway's handler.
 func New(cfg Config, deps Deps) *Gateway {
+	deps.Logger = slog.New(LogHandler(deps.Logger.Handler()))
 	m := newMetrics(deps.Registry)
 	g := &Gateway{mux: http.NewServeMux()}
 	authn := auth.New(auth.Config{

@@ -120,7 +120,8 @@ func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-ID", id)
 		rec := &requestRecord{}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		ctx := withRequestID(context.WithValue(r.Context(), recordKey{}, rec), id)
+		next.ServeHTTP(sw, r.WithContext(ctx))
 		elapsed := time.Since(start)
 
 		outcome := "ok"
@@ -136,8 +137,7 @@ func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 		if sw.status >= 500 {
 			level = slog.LevelError
 		}
-		log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", id),
+		log.LogAttrs(ctx, level, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
