@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/graph/auth"
@@ -34,6 +35,8 @@ type Deps struct {
 	Fetch loader.FetchFunc
 	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
 	APQCache graphql.Cache[string]
+	// TracerProvider records spans; nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is the gateway's HTTP handler.
@@ -75,6 +78,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		query = newClientLimiter(cfg.RateLimitRPS, burst, deps.Registry).middleware(query)
 	}
 	logged := logRequests(deps.Logger, m, corsFor(cfg.CORSAllowedOrigins)(query))
+	if deps.TracerProvider != nil {
+		logged = tracing(deps.TracerProvider, logged)
+	}
 	for _, method := range []string{"GET", "POST", "OPTIONS"} {
 		g.mux.Handle(method+" /query", logged)
 	}
@@ -145,6 +151,9 @@ func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 		return err
 	})
 	fetch, opts := deps.Fetch, loader.Options{ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait}
+	if deps.TracerProvider != nil {
+		srv.AroundOperations(operationSpans(deps.TracerProvider))
+	}
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(loader.With(ctx, loader.New(fetch, opts)))
 	})
