@@ -7,10 +7,15 @@
 // ErrBadResponse), retries what is worth retrying, coalesces identical
 // concurrent calls and counts its attempts in Prometheus metrics. It never
 // prints a token: not in errors, logs or metrics.
+//
+// Options add resilience, each in its own file: a circuit breaker
+// (breaker.go), a bound on concurrent upstream calls (limit.go) and a page
+// cache with stale-if-error (cache.go, memcache.go).
 package upstream
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +29,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/semaphore"
 )
 
 // Defaults, as in the README's configuration table.
@@ -52,6 +59,16 @@ type Client struct {
 	backoffBase time.Duration
 	backoffCap  time.Duration
 	sleep       func(ctx context.Context, d time.Duration) error // injectable for tests
+	now         func() time.Time                                 // injectable for tests (WithClock)
+
+	breakerCooldown time.Duration // 0: no breaker
+	breaker         *gobreaker.CircuitBreaker[Page]
+	slots           *semaphore.Weighted // nil: no bound on concurrent attempts
+
+	cache        Cache // nil: no cache
+	cacheTTL     time.Duration
+	staleIfError time.Duration
+	cacheSecret  []byte // HMAC key of the cache keys
 
 	reg     prometheus.Registerer
 	metrics *metrics
@@ -118,6 +135,20 @@ func WithBackoff(base, cap time.Duration) Option {
 	}
 }
 
+// WithClock replaces time.Now where the client reads the time: the deadline
+// check before a retry, Retry-After dates, and the age of cached pages.
+// Tests use it to move time without sleeping. (The circuit breaker keeps
+// the real clock: gobreaker has no clock seam.)
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) {
+		if now == nil {
+			c.setErr(errors.New("upstream: WithClock: nil clock"))
+			return
+		}
+		c.now = now
+	}
+}
+
 // WithMetrics registers the client's collectors (gateway_upstream_*) with
 // reg. Without it the client counts into collectors nobody reads.
 func WithMetrics(reg prometheus.Registerer) Option {
@@ -156,6 +187,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		backoffBase: defaultBackoffBase,
 		backoffCap:  defaultBackoffCap,
 		sleep:       sleepCtx,
+		now:         time.Now,
 		metrics:     newMetrics(),
 		log:         slog.New(slog.DiscardHandler),
 	}
@@ -164,6 +196,15 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	if c.optErr != nil {
 		return nil, c.optErr
+	}
+	if c.breakerCooldown > 0 {
+		c.breaker = c.newBreaker(c.breakerCooldown)
+	}
+	if c.cache != nil && c.cacheSecret == nil {
+		// Per process: fine for a memory cache; a shared cache needs
+		// WithCacheKeySecret with the same secret on every replica.
+		c.cacheSecret = make([]byte, 32)
+		_, _ = cryptorand.Read(c.cacheSecret) // never fails on supported platforms
 	}
 	if c.http == nil {
 		c.http = &http.Client{
@@ -235,6 +276,10 @@ func newTransport() *http.Transport {
 // read-only. The shared call goes on while any caller waits for it, and is
 // cancelled when all of them have gone away.
 //
+// With WithCache, a fresh cached page is returned without any call, and a
+// stale one may stand in for an unavailable or rate-limited upstream (see
+// Page.Stale).
+//
 // Errors wrap one of the Err* sentinels (see Error), except when ctx is
 // cancelled: then the error wraps context.Canceled. An empty token (or one
 // that cannot be sent in a header) is ErrUnauthorized without a call; a page
@@ -255,9 +300,22 @@ func (c *Client) ListCustomers(ctx context.Context, token Token, page int, sort 
 	if err := ctx.Err(); err != nil {
 		return Page{}, ctxErr(ctx, nil)
 	}
+	if c.cache != nil {
+		return c.listCached(ctx, token, page, sort)
+	}
+	return c.list(ctx, token, page, sort, "")
+}
+
+// list makes (or joins) the coalesced upstream call; on success, when
+// cacheKey is not empty, the page is stored once for all the callers.
+func (c *Client) list(ctx context.Context, token Token, page int, sort Sort, cacheKey string) (Page, error) {
 	return c.flights.do(ctx, flightKey{token: token, page: page, sort: sort}, c.metrics.coalesced,
 		func(ctx context.Context, f *flight) (Page, error) {
-			return c.fetch(ctx, f, token, page, sort)
+			p, err := c.fetch(ctx, f, token, page, sort)
+			if err == nil && cacheKey != "" {
+				c.cache.Set(ctx, cacheKey, CachedPage{Page: p, StoredAt: c.now()}, c.cacheTTL+c.staleIfError)
+			}
+			return p, err
 		})
 }
 
@@ -340,7 +398,7 @@ func (c *Client) attempt(ctx context.Context, token Token, page int, sort Sort, 
 		body = body[:limit]
 	}
 
-	data, err := checkResponse(resp, body, time.Now())
+	data, err := checkResponse(resp, body, c.now())
 	if err != nil {
 		var ue *Error
 		if errors.As(err, &ue) {
@@ -384,14 +442,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // backoff is the wait before retry number retry (0-based): full jitter,
-// a uniform random duration in [0, min(cap, base·2^retry)].
+// a uniform random duration in [0, min(cap, base·2^retry)]. Full jitter
+// spreads the retries of many callers that failed together, so that they
+// do not hit a recovering upstream in waves.
 func (c *Client) backoff(retry int) time.Duration {
-	ceil := c.backoffCap
-	if retry < 30 {
-		if d := c.backoffBase << retry; d < ceil {
-			ceil = d
-		}
+	// Doubling step by step, not base<<retry, which overflows for a large
+	// base and would then wait nothing.
+	ceil := c.backoffBase
+	for i := 0; i < retry && ceil < c.backoffCap; i++ {
+		ceil *= 2
 	}
+	ceil = min(ceil, c.backoffCap)
 	if ceil <= 0 {
 		return 0
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
-// metricValue is the value of the counter (or the count of the histogram)
+// metricValue is the value of the counter or gauge (or the count of the histogram)
 // name with exactly the given label pairs; 0 when absent.
 func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
@@ -39,6 +39,9 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...s
 			}
 			if h := m.GetHistogram(); h != nil {
 				return float64(h.GetSampleCount())
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
 			}
 			return m.GetCounter().GetValue()
 		}

@@ -55,11 +55,22 @@ type Customer struct {
 // the end of the list.
 //
 // A Page returned by Client.ListCustomers may be shared by every caller whose
-// identical call was coalesced with it: treat it, its slices and the
-// pointers inside as read-only.
+// identical call was coalesced with it, and with the cache: treat it, its
+// slices and the pointers inside as read-only (copy the struct to change
+// a field, as the cache does to set Stale).
 type Page struct {
 	Customers []Customer
 	Invalid   []RecordError
+
+	// Stale is true when the upstream failed (unavailable or rate limited)
+	// and this page is an older copy from the cache, served instead of an
+	// error (stale-if-error, see WithCache). The graph flags it in the
+	// response's extensions.
+	Stale bool
+	// Age is how long ago the page was fetched from the upstream when it
+	// comes from the cache (fresh or stale); 0 when it was fetched for
+	// this call.
+	Age time.Duration
 }
 
 // Len is the number of records the upstream sent, valid or not.

@@ -9,3 +9,6 @@ import (
 func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 	return func(c *Client) { c.sleep = f }
 }
+
+// SetMemoryCacheClock replaces the clock that expires MemoryCache entries.
+func SetMemoryCacheClock(m *MemoryCache, now func() time.Time) { m.now = now }

@@ -27,6 +27,12 @@ type metrics struct {
 	duration  prometheus.Histogram
 	coalesced prometheus.Counter
 	retries   prometheus.Counter
+
+	circuitState       prometheus.Gauge
+	circuitTransitions *prometheus.CounterVec
+	inFlight           prometheus.Gauge
+	concurrencyWait    prometheus.Histogram
+	cacheRequests      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -48,6 +54,27 @@ func newMetrics() *metrics {
 			Name: "gateway_upstream_retries_total",
 			Help: "Upstream attempts made after a failed one (5xx, timeout, refused connection, or a 429 with a short Retry-After).",
 		}),
+		circuitState: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_upstream_circuit_state",
+			Help: "State of the upstream circuit breaker: 0 closed, 1 half-open, 2 open. An open breaker turns half-open at the first call after its cooldown.",
+		}),
+		circuitTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_circuit_transitions_total",
+			Help: "Changes of state of the upstream circuit breaker, by the state entered (closed, half_open, open).",
+		}, []string{"to"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_upstream_in_flight",
+			Help: "HTTP attempts to the upstream in flight now.",
+		}),
+		concurrencyWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_upstream_concurrency_wait_seconds",
+			Help:    "Time an attempt waited for a slot under UPSTREAM_MAX_CONCURRENCY (those that gave up included).",
+			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 5},
+		}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_cache_requests_total",
+			Help: "Page lookups in the cache, by result: hit (fresh, no call), miss (fetched from the upstream), stale (the upstream failed and an older page was served).",
+		}, []string{"result"}),
 	}
 }
 
@@ -59,6 +86,11 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	m.duration = registerOrExisting(reg, m.duration, &err)
 	m.coalesced = registerOrExisting(reg, m.coalesced, &err)
 	m.retries = registerOrExisting(reg, m.retries, &err)
+	m.circuitState = registerOrExisting(reg, m.circuitState, &err)
+	m.circuitTransitions = registerOrExisting(reg, m.circuitTransitions, &err)
+	m.inFlight = registerOrExisting(reg, m.inFlight, &err)
+	m.concurrencyWait = registerOrExisting(reg, m.concurrencyWait, &err)
+	m.cacheRequests = registerOrExisting(reg, m.cacheRequests, &err)
 	return err
 }
 

@@ -1,0 +1,339 @@
+package upstream_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/botpenguin-gateway/gateway/upstream"
+	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
+)
+
+// breakerClient is a client with a breaker, no retries unless opts say
+// otherwise, metrics in reg and logs in the returned buffer.
+func breakerClient(t *testing.T, url string, cooldown time.Duration, opts ...upstream.Option) (*upstream.Client, *prometheus.Registry, func() string) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	base := []upstream.Option{upstream.WithBreaker(cooldown), upstream.WithRetries(0, 0),
+		upstream.WithMetrics(reg), upstream.WithLogger(log)}
+	c, _ := newClient(t, url, append(base, opts...)...)
+	return c, reg, func() string { mu.Lock(); defer mu.Unlock(); return buf.String() }
+}
+
+// sequence answers the next calls with these statuses, one each, then
+// normally.
+func sequence(codes ...int) upstreamtest.Fault {
+	var fs []upstreamtest.Fault
+	for _, code := range codes {
+		fs = append(fs, upstreamtest.Times(1, upstreamtest.Status(code)))
+	}
+	return upstreamtest.Chain(fs...)
+}
+
+func repeat(code, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = code
+	}
+	return out
+}
+
+func isCircuitOpen(err error) bool {
+	var e *upstream.Error
+	return errors.As(err, &e) && errors.Is(err, upstream.ErrUnavailable) &&
+		errors.Is(err, upstream.ErrCircuitOpen) && e.StatusCode == 0
+}
+
+func TestBreakerOpensOnOutages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault upstreamtest.Fault
+		opts  []upstream.Option
+		down  bool // the server is closed: refused connections
+	}{
+		{"503", upstreamtest.Status(503), nil, false},
+		{"500", upstreamtest.Status(500), nil, false},
+		{"200 success:false 503", upstreamtest.EnvelopeError(503, "Maintenance"), nil, false},
+		{"timeout", upstreamtest.Hang(), []upstream.Option{upstream.WithTimeout(20 * time.Millisecond)}, false},
+		{"refused connection", nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			srv.SetFault(tc.fault)
+			if tc.down {
+				srv.Close()
+			}
+			c, reg, logs := breakerClient(t, srv.URL, time.Hour, tc.opts...)
+			ctx := context.Background()
+			for i := range 10 {
+				_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+				if !errors.Is(err, upstream.ErrUnavailable) || errors.Is(err, upstream.ErrCircuitOpen) {
+					t.Fatalf("call %d: err = %v, want an upstream ErrUnavailable", i+1, err)
+				}
+			}
+			calls := srv.Calls()
+			for range 5 {
+				start := time.Now()
+				_, err := c.ListCustomers(ctx, token, 2, upstream.SortName)
+				if !isCircuitOpen(err) {
+					t.Fatalf("err = %v, want ErrUnavailable wrapping ErrCircuitOpen with no status", err)
+				}
+				if d := time.Since(start); d > 100*time.Millisecond {
+					t.Errorf("open circuit answered after %v, want at once", d)
+				}
+			}
+			if got := srv.Calls(); got != calls {
+				t.Errorf("%d upstream calls while open, want 0", got-calls)
+			}
+			if got := metricValue(t, reg, "gateway_upstream_circuit_state"); got != 2 {
+				t.Errorf("circuit_state = %v, want 2 (open)", got)
+			}
+			if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 1 {
+				t.Errorf("transitions to open = %v, want 1", got)
+			}
+			if out := logs(); !strings.Contains(out, `"level":"WARN","msg":"upstream circuit breaker changed state","from":"closed","to":"open"`) {
+				t.Errorf("no warn line for the change of state: %s", out)
+			}
+		})
+	}
+}
+
+// The breaker sits in front of every attempt: a retry loop stops as soon as
+// it opens, with the last upstream error.
+func TestBreakerStopsTheRetryLoop(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.SetFault(upstreamtest.Status(503))
+	c, _, _ := breakerClient(t, srv.URL, time.Hour, upstream.WithRetries(20, 0))
+	_, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+	var e *upstream.Error
+	if !errors.As(err, &e) || e.StatusCode != 503 || errors.Is(err, upstream.ErrCircuitOpen) {
+		t.Errorf("err = %v, want the last 503", err)
+	}
+	if got := srv.Calls(); got != 10 {
+		t.Errorf("upstream calls = %d, want 10 (the breaker opened after the tenth)", got)
+	}
+	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
+		t.Errorf("next call: err = %v, want an open circuit", err)
+	}
+}
+
+func TestBreakerTripRule(t *testing.T) {
+	t.Parallel()
+	var ratio []int // never more than 5 failures in a row, 17 of 20 failed
+	for range 3 {
+		ratio = append(append(ratio, repeat(503, 5)...), 403)
+	}
+	ratio = append(ratio, 503, 503)
+	for _, tc := range []struct {
+		name     string
+		statuses []int
+		open     bool
+	}{
+		{"nine in a row", repeat(503, 9), false},
+		{"ten in a row", repeat(503, 10), true},
+		{"a 401 breaks the run", append(append(repeat(503, 9), 401), repeat(503, 9)...), false},
+		{"half of twenty", ratio, true},
+		{"nineteen are too few for the ratio", ratio[:19], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			srv.SetFault(sequence(tc.statuses...))
+			c, _, _ := breakerClient(t, srv.URL, time.Hour)
+			for i := range tc.statuses {
+				if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); isCircuitOpen(err) {
+					t.Fatalf("call %d: circuit already open", i+1)
+				}
+			}
+			_, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+			if isCircuitOpen(err) != tc.open {
+				t.Errorf("after %d calls: err = %v, want open %v", len(tc.statuses), err, tc.open)
+			}
+		})
+	}
+}
+
+func TestBreakerIgnoresClientErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault upstreamtest.Fault
+	}{
+		{"400", upstreamtest.Status(400)},
+		{"401", upstreamtest.Status(401)},
+		{"403", upstreamtest.Status(403)},
+		{"404", upstreamtest.Status(404)},
+		{"429", upstreamtest.RateLimit("")},
+		{"429 Retry-After too long", upstreamtest.RateLimit("60")},
+		{"200 success:false 401", upstreamtest.EnvelopeError(401, "Invalid key")},
+		{"200 success:false 429", upstreamtest.EnvelopeError(429, "Slow down")},
+		{"garbage", upstreamtest.Garbage()},
+		{"bad envelope", upstreamtest.BadEnvelope()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			srv.SetFault(tc.fault)
+			c, reg, _ := breakerClient(t, srv.URL, time.Hour)
+			for range 30 {
+				if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err == nil || isCircuitOpen(err) {
+					t.Fatalf("err = %v, want the upstream's error", err)
+				}
+			}
+			if got := srv.Calls(); got != 30 {
+				t.Errorf("upstream calls = %d, want 30", got)
+			}
+			if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 0 {
+				t.Errorf("the breaker opened %v times", got)
+			}
+		})
+	}
+}
+
+// Attempts cut because their callers went away (cancelled, or their
+// deadline passed) say nothing about the upstream: they are not counted.
+func TestBreakerIgnoresCallersGoingAway(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	arrived := make(chan string, 1)
+	srv.SetFault(upstreamtest.Notify(arrived, upstreamtest.Hang()))
+	c, reg, _ := breakerClient(t, srv.URL, time.Hour)
+
+	const n = 20
+	for i := range n {
+		var ctx context.Context
+		var cancel context.CancelFunc
+		if i%2 == 0 {
+			ctx, cancel = context.WithCancel(context.Background())
+		} else {
+			ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+			done <- err
+		}()
+		<-arrived
+		if i%2 == 0 {
+			cancel()
+		}
+		err := <-done
+		cancel()
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d: err = %v, want a context error", i+1, err)
+		}
+	}
+	eventually(t, "every cut attempt to end", func() bool {
+		return metricValue(t, reg, "gateway_upstream_requests_total", "outcome", "canceled", "status", "none") == n
+	})
+	srv.SetFault(nil)
+	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+		t.Fatalf("err = %v after %d callers went away, want the page", err, n)
+	}
+	if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 0 {
+		t.Errorf("the breaker opened %v times", got)
+	}
+}
+
+// tripBreaker makes ten failing calls, which open the breaker.
+func tripBreaker(t *testing.T, c *upstream.Client, srv *upstreamtest.Server) {
+	t.Helper()
+	srv.SetFault(upstreamtest.Status(503))
+	for range 10 {
+		_, _ = c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+	}
+	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
+		t.Fatalf("err = %v, want an open circuit", err)
+	}
+}
+
+// untilAdmitted calls page 1 until the breaker lets the call through (after
+// the cooldown, which runs on the real clock) and returns its result.
+func untilAdmitted(c *upstream.Client) result {
+	for {
+		p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+		if !isCircuitOpen(err) {
+			return result{p, err}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBreakerHalfOpenProbeCloses(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c, reg, logs := breakerClient(t, srv.URL, 50*time.Millisecond)
+	tripBreaker(t, c, srv)
+	calls := srv.Calls()
+
+	release := make(chan struct{})
+	arrived := make(chan string, 1)
+	srv.SetFault(upstreamtest.Notify(arrived, upstreamtest.Block(release)))
+	probe := make(chan result, 1)
+	go func() { probe <- untilAdmitted(c) }()
+	<-arrived // the probe is at the upstream: the breaker is half-open
+
+	// One probe at a time: another call is answered at once, with no call.
+	if _, err := c.ListCustomers(context.Background(), token, 2, upstream.SortCreatedAt); !isCircuitOpen(err) {
+		t.Errorf("second call while half-open: err = %v, want an open circuit", err)
+	}
+	if got := srv.Calls(); got != calls+1 {
+		t.Errorf("%d upstream calls while half-open, want 1 (the probe)", got-calls)
+	}
+	if got := metricValue(t, reg, "gateway_upstream_circuit_state"); got != 1 {
+		t.Errorf("circuit_state = %v, want 1 (half-open)", got)
+	}
+	close(release)
+	if r := <-probe; r.err != nil || len(r.page.Customers) != 20 {
+		t.Fatalf("probe: %d customers, %v", len(r.page.Customers), r.err)
+	}
+	if got := metricValue(t, reg, "gateway_upstream_circuit_state"); got != 0 {
+		t.Errorf("circuit_state = %v, want 0 (closed)", got)
+	}
+	for _, to := range []string{"open", "half_open", "closed"} {
+		if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", to); got != 1 {
+			t.Errorf("transitions to %s = %v, want 1", to, got)
+		}
+	}
+	if _, err := c.ListCustomers(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
+		t.Errorf("after closing: %v", err)
+	}
+	if !strings.Contains(logs(), `"from":"half_open","to":"closed"`) {
+		t.Errorf("no log line for closing: %s", logs())
+	}
+}
+
+func TestBreakerFailedProbeReopens(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c, reg, _ := breakerClient(t, srv.URL, 50*time.Millisecond)
+	tripBreaker(t, c, srv)
+	calls := srv.Calls()
+	r := untilAdmitted(c)
+	var e *upstream.Error
+	if !errors.As(r.err, &e) || e.StatusCode != 503 {
+		t.Fatalf("probe: err = %v, want the upstream's 503", r.err)
+	}
+	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
+		t.Errorf("after a failed probe: err = %v, want an open circuit", err)
+	}
+	if got := srv.Calls(); got != calls+1 {
+		t.Errorf("%d upstream calls, want 1 (the probe)", got-calls)
+	}
+	if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 2 {
+		t.Errorf("transitions to open = %v, want 2", got)
+	}
+}

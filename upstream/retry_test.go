@@ -1,0 +1,166 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/botpenguin-gateway/gateway/upstream"
+	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
+)
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func TestBackoffIsFullJitter(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.SetFault(upstreamtest.Status(503))
+	c, sl := newClient(t, srv.URL, upstream.WithRetries(5, 0), upstream.WithBackoff(10*time.Millisecond, 40*time.Millisecond))
+	const rounds = 20
+	for range rounds {
+		if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !errors.Is(err, upstream.ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+	}
+	waits := sl.Waits()
+	if len(waits) != 5*rounds {
+		t.Fatalf("%d waits, want %d", len(waits), 5*rounds)
+	}
+	ceils := []time.Duration{10, 20, 40, 40, 40} // min(cap, base·2^retry), in ms
+	belowCeil := 0
+	for i, w := range waits {
+		ceil := ceils[i%5] * time.Millisecond
+		if w < 0 || w > ceil {
+			t.Errorf("wait %d (retry %d) = %v, want within [0, %v]", i, i%5, w, ceil)
+		}
+		if w < ceil {
+			belowCeil++
+		}
+	}
+	// Full jitter: the waits are spread over [0, ceil], not pinned to it.
+	if belowCeil < len(waits)/2 {
+		t.Errorf("only %d of %d waits below their ceiling: no jitter?", belowCeil, len(waits))
+	}
+}
+
+func TestBackoffWithHugeBaseStillWaits(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.SetFault(upstreamtest.Times(2, upstreamtest.Status(503)))
+	// base<<retry would overflow for a base this large; the wait must still
+	// be bounded by the cap, not collapse to zero.
+	c, sl := newClient(t, srv.URL, upstream.WithBackoff(time.Duration(1)<<40, time.Hour))
+	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range sl.Waits() {
+		if w < 0 || w > time.Hour {
+			t.Errorf("wait %v outside [0, 1h]", w)
+		}
+	}
+}
+
+// A retry wait that would end after the caller's deadline is not started:
+// the last error comes back at once. The client reads the time through
+// WithClock; the sleeper moves that clock instead of sleeping.
+func TestRetryNeverWaitsPastTheDeadline(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.SetFault(upstreamtest.RateLimit("1"))
+	now := time.Now()
+	clk := newFakeClock(now)
+	var waits []time.Duration
+	c, _ := newClient(t, srv.URL, upstream.WithRetries(5, 2*time.Second), upstream.WithClock(clk.Now),
+		upstream.WithSleep(func(ctx context.Context, d time.Duration) error {
+			waits = append(waits, d) // only the flight's goroutine sleeps
+			clk.Advance(d)
+			return ctx.Err()
+		}))
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(2500*time.Millisecond))
+	defer cancel()
+	_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+	var e *upstream.Error
+	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrRateLimited) || e.RetryAfter != time.Second {
+		t.Fatalf("err = %v, want ErrRateLimited with RetryAfter 1s", err)
+	}
+	// Attempts at +0s and +1s and +2s; a third wait would end at +3s > +2.5s.
+	if got := srv.Calls(); got != 3 || len(waits) != 2 {
+		t.Errorf("%d calls and waits %v; want 3 calls and two 1s waits", got, waits)
+	}
+}
+
+func TestRetryAfterDateUsesTheClock(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	// An HTTP date one second after the injected now: a 1s wait, which fits
+	// the 2s maximum. With the real clock this date is years away.
+	now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	srv.SetFault(upstreamtest.Times(1, upstreamtest.RateLimit(now.Add(time.Second).Format(http.TimeFormat))))
+	c, sl := newClient(t, srv.URL, upstream.WithClock(newFakeClock(now).Now))
+	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+		t.Fatal(err)
+	}
+	if w := sl.Waits(); len(w) != 1 || w[0] != time.Second || srv.Calls() != 2 {
+		t.Errorf("waits %v after %d calls; want one 1s wait, 2 calls", w, srv.Calls())
+	}
+}
+
+func TestNewResilienceOptions(t *testing.T) {
+	t.Parallel()
+	mem := upstream.NewMemoryCache(10)
+	tests := []struct {
+		name string
+		opt  upstream.Option
+		ok   bool
+	}{
+		{"breaker", upstream.WithBreaker(time.Second), true},
+		{"breaker zero cooldown", upstream.WithBreaker(0), false},
+		{"concurrency", upstream.WithMaxConcurrency(8), true},
+		{"concurrency unlimited", upstream.WithMaxConcurrency(0), true},
+		{"concurrency negative", upstream.WithMaxConcurrency(-1), false},
+		{"cache", upstream.WithCache(mem, time.Minute, time.Hour), true},
+		{"cache off", upstream.WithCache(nil, 0, 0), true},
+		{"cache nil", upstream.WithCache(nil, time.Minute, 0), false},
+		{"cache negative ttl", upstream.WithCache(mem, -time.Second, 0), false},
+		{"cache negative stale", upstream.WithCache(mem, time.Second, -time.Second), false},
+		{"cache key secret", upstream.WithCacheKeySecret(make([]byte, 32)), true},
+		{"cache key secret too short", upstream.WithCacheKeySecret([]byte("short")), false},
+		{"clock", upstream.WithClock(time.Now), true},
+		{"nil clock", upstream.WithClock(nil), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := upstream.New("https://example.com", tt.opt)
+			if (err == nil) != tt.ok || (c != nil) != tt.ok {
+				t.Errorf("New = %v, %v; want ok %v", c, err, tt.ok)
+			}
+		})
+	}
+}
