@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/botpenguin-gateway/gateway/graph/gateway"
 	"github.com/botpenguin-gateway/gateway/upstream"
@@ -67,16 +68,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	client, err := upstream.New(cfg.BaseURL,
+	tracer, stopTracing, err := newTracerProvider(getenv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
+
+	upstreamOpts := []upstream.Option{
 		upstream.WithTimeout(cfg.UpstreamTimeout),
 		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
+		upstream.WithBreaker(cfg.BreakerCooldown),
+		upstream.WithMaxConcurrency(cfg.UpstreamConcurrency),
 		upstream.WithMetrics(reg),
 		upstream.WithLogger(log),
-	)
+	}
+	if tracer != nil {
+		upstreamOpts = append(upstreamOpts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
+			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(gateway.Propagator()))
+		}))
+	}
+	client, err := upstream.New(cfg.BaseURL, upstreamOpts...)
 	if err != nil {
 		return fmt.Errorf("BOTPENGUIN_BASE_URL: %w", err)
 	}
-	gw := gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers})
+	gw := gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers, TracerProvider: tracer})
 
 	srv := &http.Server{
 		Handler:           gw,

@@ -42,6 +42,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		"level":           {map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL: must be debug, info, warn or error"},
 		"server key open": {map[string]string{"BOTPENGUIN_API_KEY": "k"}, "GATEWAY_ACCESS_TOKENS: required in server-key mode"},
 		"redis":           {map[string]string{"REDIS_URL": "http://secret@x"}, "REDIS_URL: must look like"},
+		"otlp":            {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http or https URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -75,6 +75,8 @@ type Client struct {
 	log     *slog.Logger
 	flights group
 
+	wrapTransport func(http.RoundTripper) http.RoundTripper
+
 	optErr error // the first invalid option, reported by New
 }
 
@@ -92,6 +94,12 @@ func WithHTTPClient(hc *http.Client) Option {
 		}
 		c.http = hc
 	}
+}
+
+// WithTransportWrapper wraps the default tuned transport, e.g. to trace
+// every upstream call. It has no effect with WithHTTPClient.
+func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *Client) { c.wrapTransport = wrap }
 }
 
 // WithTimeout bounds one attempt, body read included (UPSTREAM_TIMEOUT).
@@ -207,8 +215,12 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		_, _ = cryptorand.Read(c.cacheSecret) // never fails on supported platforms
 	}
 	if c.http == nil {
+		var transport http.RoundTripper = newTransport()
+		if c.wrapTransport != nil {
+			transport = c.wrapTransport(transport)
+		}
 		c.http = &http.Client{
-			Transport: newTransport(),
+			Transport: transport,
 			// A redirect is not part of the API; following one could carry
 			// the token elsewhere. A 3xx is ErrBadResponse.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

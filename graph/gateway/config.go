@@ -22,6 +22,7 @@ type Config struct {
 	UpstreamTimeout      time.Duration
 	UpstreamRetries      int
 	UpstreamRetryMaxWait time.Duration
+	UpstreamConcurrency  int
 	BreakerCooldown      time.Duration
 	CacheTTL             time.Duration
 	ScanMaxPages         int
@@ -54,6 +55,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		UpstreamTimeout:      p.duration("UPSTREAM_TIMEOUT", 10*time.Second, true),
 		UpstreamRetries:      p.integer("UPSTREAM_RETRIES", 2, 0, 10),
 		UpstreamRetryMaxWait: p.duration("UPSTREAM_RETRY_MAX_WAIT", 2*time.Second, false),
+		UpstreamConcurrency:  p.integer("UPSTREAM_MAX_CONCURRENCY", 64, 0, 100000),
 		BreakerCooldown:      p.duration("UPSTREAM_BREAKER_COOLDOWN", 5*time.Second, true),
 		CacheTTL:             p.duration("CACHE_TTL", 0, false),
 		ScanMaxPages:         p.integer("CUSTOMER_SCAN_MAX_PAGES", 50, 1, 10000),

@@ -23,6 +23,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		UpstreamTimeout:      10 * time.Second,
 		UpstreamRetries:      2,
 		UpstreamRetryMaxWait: 2 * time.Second,
+		UpstreamConcurrency:  64,
 		BreakerCooldown:      5 * time.Second,
 		ScanMaxPages:         50,
 		MaxPage:              10000,
