@@ -37,6 +37,14 @@ type env struct {
 // environment variables) in front of it.
 func newEnv(t *testing.T, vars map[string]string, upOpts ...upstreamtest.Option) *env {
 	t.Helper()
+	return newEnvWith(t, vars, nil, upOpts...)
+}
+
+// newEnvWith is newEnv with extra upstream client options: what server.go
+// wires from the configuration (breaker, concurrency bound, cache). Logs
+// are at debug unless vars sets LOG_LEVEL.
+func newEnvWith(t *testing.T, vars map[string]string, clientOpts []upstream.Option, upOpts ...upstreamtest.Option) *env {
+	t.Helper()
 	up := upstreamtest.NewServer(upOpts...)
 	t.Cleanup(up.Close)
 	getenv := func(name string) string {
@@ -49,15 +57,19 @@ func newEnv(t *testing.T, vars map[string]string, upOpts ...upstreamtest.Option)
 	require.NoError(t, err)
 
 	logs := &syncBuffer{}
-	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	level := slog.LevelDebug
+	if vars["LOG_LEVEL"] != "" {
+		level = cfg.LogLevel
+	}
+	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 	reg := prometheus.NewRegistry()
-	client, err := upstream.New(cfg.BaseURL,
+	client, err := upstream.New(cfg.BaseURL, append([]upstream.Option{
 		upstream.WithTimeout(cfg.UpstreamTimeout),
 		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
 		upstream.WithBackoff(time.Millisecond, 2*time.Millisecond),
 		upstream.WithMetrics(reg),
 		upstream.WithLogger(log),
-	)
+	}, clientOpts...)...)
 	require.NoError(t, err)
 	gw := httptest.NewServer(gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers}))
 	t.Cleanup(gw.Close)

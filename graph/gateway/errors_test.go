@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -102,4 +103,25 @@ func TestRateLimitRetriedWhenRetryAfterFits(t *testing.T) {
 	require.Equal(t, []string{"RATE_LIMITED"}, r.codes())
 	assert.EqualValues(t, 30, r.Errors[0].Extensions["retryAfterSeconds"])
 	assert.EqualValues(t, 1, e.up.Calls(), "a Retry-After beyond UPSTREAM_RETRY_MAX_WAIT is answered at once")
+}
+
+func TestStalePagesAreFlagged(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, map[string]string{"UPSTREAM_RETRIES": "0"},
+		[]upstream.Option{upstream.WithCache(upstream.NewMemoryCache(100), time.Nanosecond, time.Hour)})
+	r := e.query(pageQuery, nil)
+	require.Empty(t, r.Errors, r.Raw)
+	assert.NotContains(t, r.Raw, `"stale"`)
+
+	e.up.SetFault(upstreamtest.Status(503))
+	r = e.query(`{ customers { nodes { id name } hasNextPage } }`, nil)
+	require.Equal(t, []string{"UPSTREAM_UNAVAILABLE"}, r.codes(), "page 2 was never cached: %s", r.Raw)
+	r = e.query(pageQuery, nil)
+	require.Empty(t, r.Errors, r.Raw)
+	assert.Contains(t, r.Raw, `"extensions":{"stale":true}`)
+	assert.Contains(t, string(r.Data), "Jonas v1")
+
+	e.up.SetFault(upstreamtest.Status(401))
+	r = e.query(pageQuery, nil)
+	assert.Equal(t, []string{"UNAUTHENTICATED"}, r.codes(), "an auth failure is never papered over: %s", r.Raw)
 }

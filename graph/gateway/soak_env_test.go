@@ -6,53 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
-
-	"github.com/botpenguin-gateway/gateway/graph/gateway"
-	"github.com/botpenguin-gateway/gateway/upstream"
-	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
-
-// newSoakEnv is newEnv with extra upstream client options (breaker,
-// concurrency bound, cache: what server.go wires from the config) and a
-// logger at warn, so that a long run does not pile up debug lines in
-// memory. Its cleanups tolerate closing early, as the soak does to count
-// goroutines.
-func newSoakEnv(t *testing.T, vars map[string]string, upOpts []upstreamtest.Option, clientOpts ...upstream.Option) *env {
-	t.Helper()
-	up := upstreamtest.NewServer(upOpts...)
-	t.Cleanup(up.Close)
-	cfg, err := gateway.LoadConfig(func(name string) string {
-		if name == "BOTPENGUIN_BASE_URL" {
-			return up.URL
-		}
-		return vars[name]
-	})
-	require.NoError(t, err)
-
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg := prometheus.NewRegistry()
-	opts := append([]upstream.Option{
-		upstream.WithTimeout(cfg.UpstreamTimeout),
-		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
-		upstream.WithMetrics(reg),
-		upstream.WithLogger(log),
-	}, clientOpts...)
-	client, err := upstream.New(cfg.BaseURL, opts...)
-	require.NoError(t, err)
-	gw := httptest.NewServer(gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers}))
-	t.Cleanup(gw.Close)
-	e := &env{t: t, up: up, gw: gw, logs: logs, reg: reg}
-	t.Cleanup(e.assertNoSecrets)
-	return e
-}
 
 // soakPost posts one GraphQL request with the test token. Unlike env.post
 // it returns its problems instead of failing the test, so that load

@@ -93,7 +93,10 @@ func TestSoakUnderUpstreamFaults(t *testing.T) {
 // has opts, then checks and logs what it saw.
 func soak(t *testing.T, duration time.Duration, opts ...upstream.Option) {
 	baseline := goleak.IgnoreCurrent()
-	e := newSoakEnv(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms", "UPSTREAM_RETRIES": "2"}, nil, opts...)
+	// Production backoff, and logs at warn so that a long run does not pile
+	// up debug lines in memory.
+	opts = append(opts, upstream.WithBackoff(100*time.Millisecond, 2*time.Second))
+	e := newEnvWith(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms", "UPSTREAM_RETRIES": "2", "LOG_LEVEL": "warn"}, opts)
 	e.up.SetFault(upstreamtest.Chain(
 		upstreamtest.Ratio(0.10, upstreamtest.Status(503), 1),
 		upstreamtest.Ratio(0.02, upstreamtest.Stall(300*time.Millisecond), 2),

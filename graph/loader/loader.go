@@ -11,8 +11,10 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
@@ -52,6 +54,8 @@ type Loaders struct {
 	byID  *dataloader.Loader[idKey, *upstream.Customer]
 	fetch FetchFunc
 	opts  Options
+
+	flaggedStale atomic.Bool // extensions.stale is registered once per response
 }
 
 // New returns fresh loaders for one operation.
@@ -67,9 +71,15 @@ func New(fetch FetchFunc, opts Options) *Loaders {
 	return l
 }
 
-// Page returns one page, fetched at most once per operation.
+// Page returns one page, fetched at most once per operation. A stale page
+// (served from cache while the upstream fails) flags the whole response
+// with extensions.stale = true.
 func (l *Loaders) Page(ctx context.Context, key PageKey) (upstream.Page, error) {
-	return l.pages.Load(ctx, key)()
+	page, err := l.pages.Load(ctx, key)()
+	if err == nil && page.Stale && l.flaggedStale.CompareAndSwap(false, true) {
+		graphql.RegisterExtension(ctx, "stale", true)
+	}
+	return page, err
 }
 
 // Customer returns the customer with this id, nil when the list has no
