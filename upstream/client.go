@@ -410,6 +410,11 @@ func (c *Client) attempt(ctx context.Context, token Token, page int, sort Sort, 
 		body = body[:limit]
 	}
 
+	if status >= 200 && status <= 299 {
+		if p, ok := decodeGoodPage(body); ok {
+			return p, nil
+		}
+	}
 	data, err := checkResponse(resp, body, c.now())
 	if err != nil {
 		var ue *Error

@@ -23,7 +23,7 @@ const (
 )
 
 // benchHandler is the gateway's handler in front of the fake upstream over
-// real HTTP, with logs at warn as in production benchmarks.
+// real HTTP, logging at info as in production.
 func benchHandler(b *testing.B, vars map[string]string) http.Handler {
 	b.Helper()
 	up := upstreamtest.NewServer()
@@ -37,7 +37,7 @@ func benchHandler(b *testing.B, vars map[string]string) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
 	client, err := upstream.New(cfg.BaseURL, upstream.WithMetrics(reg), upstream.WithLogger(log))
 	if err != nil {
@@ -66,3 +66,34 @@ func benchQuery(b *testing.B, body string, vars map[string]string) {
 
 func BenchmarkQ1(b *testing.B) { benchQuery(b, benchQ1, nil) }
 func BenchmarkQ2(b *testing.B) { benchQuery(b, benchQ2, nil) }
+
+// benchServerQuery drives the gateway over real HTTP with many concurrent
+// identical clients, as the peer harness does (request coalescing at work).
+func benchServerQuery(b *testing.B, body string, vars map[string]string) {
+	srv := httptest.NewServer(benchHandler(b, vars))
+	b.Cleanup(srv.Close)
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", bytes.NewReader([]byte(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer bench-token")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}
+
+func BenchmarkQ1Concurrent(b *testing.B) { benchServerQuery(b, benchQ1, nil) }
+func BenchmarkQ2Concurrent(b *testing.B) { benchServerQuery(b, benchQ2, nil) }
