@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
@@ -76,9 +77,12 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			if own, ok := r.Context().Value(recordKey{}).(*requestRecord); ok {
 				*own = shared.record
 			}
+			h := w.Header()
 			for k, v := range shared.header {
-				w.Header()[k] = v
+				h[k] = v
 			}
+			// A known length spares net/http the chunked encoding.
+			h["Content-Length"] = []string{strconv.Itoa(len(shared.body))}
 			w.WriteHeader(shared.status)
 			_, _ = w.Write(shared.body)
 		}
