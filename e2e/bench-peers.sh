@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the side-by-side benchmark of the peers (Apollo Server +
+# RESTDataSource, Hive Gateway + Mesh, a Go ceiling) with this gateway in it,
+# over one fake upstream, as the README's Performance section reports.
+#
+#   e2e/bench-peers.sh [PEERS_DIR]        # default: ../shared/bench-peers from the project root
+#   CACHE_TTL=30s e2e/bench-peers.sh      # any exported variable reaches the gateway
+#   CYCLES=1 DURATION=2 WARMUP=1 e2e/bench-peers.sh   # a quick smoke run
+#
+# The harness folder may be read-only: it is copied to a temporary folder
+# (kept between runs in $BENCH_WORK, default a folder under TMPDIR, so that
+# its npm installs are reused). Needs wrk (installed by the harness), Node
+# and npm. Takes about 11 minutes; results and logs are in the copy's .run/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+peers="$(cd "$root" && cd "${1:-../shared/bench-peers}" && pwd)"
+work="${BENCH_WORK:-${TMPDIR:-/tmp}/gateway-bench-peers}"
+
+mkdir -p "$work"
+# Refresh the harness but keep installed node_modules and earlier runs.
+(cd "$peers" && tar --exclude=node_modules --exclude=.run --exclude=bin -cf - .) | (cd "$work" && tar -xf -)
+
+go build -C "$root" -o "$work/bin/gateway" .
+cd "$work"
+exec ./compare.sh "exec $work/bin/gateway"
