@@ -74,6 +74,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = stopTracing(context.Background()) }()
 
+	caches, err := newStores(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer caches.close()
+
 	upstreamOpts := []upstream.Option{
 		upstream.WithTimeout(cfg.UpstreamTimeout),
 		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
@@ -87,11 +93,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(gateway.Propagator()))
 		}))
 	}
-	client, err := upstream.New(cfg.BaseURL, upstreamOpts...)
+	client, err := upstream.New(cfg.BaseURL, append(upstreamOpts, caches.upstreamOpts...)...)
 	if err != nil {
 		return fmt.Errorf("BOTPENGUIN_BASE_URL: %w", err)
 	}
-	gw := gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers, TracerProvider: tracer})
+	gw := gateway.New(cfg, gateway.Deps{
+		Logger: log, Registry: reg, Fetch: client.ListCustomers,
+		APQCache: caches.apq, TracerProvider: tracer,
+	})
 
 	srv := &http.Server{
 		Handler:           gw,

@@ -25,6 +25,9 @@ type Config struct {
 	UpstreamConcurrency  int
 	BreakerCooldown      time.Duration
 	CacheTTL             time.Duration
+	CacheStaleIfError    time.Duration
+	CacheMaxEntries      int
+	CacheKeySecret       string
 	ScanMaxPages         int
 	MaxPage              int
 	Playground           bool
@@ -58,6 +61,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		UpstreamConcurrency:  p.integer("UPSTREAM_MAX_CONCURRENCY", 64, 0, 100000),
 		BreakerCooldown:      p.duration("UPSTREAM_BREAKER_COOLDOWN", 5*time.Second, true),
 		CacheTTL:             p.duration("CACHE_TTL", 0, false),
+		CacheStaleIfError:    p.duration("CACHE_STALE_IF_ERROR", 0, false),
+		CacheMaxEntries:      p.integer("CACHE_MAX_ENTRIES", 10000, 1, 10_000_000),
+		CacheKeySecret:       getenv("CACHE_KEY_SECRET"),
 		ScanMaxPages:         p.integer("CUSTOMER_SCAN_MAX_PAGES", 50, 1, 10000),
 		MaxPage:              p.integer("MAX_PAGE", 10000, 1, 1<<30),
 		Playground:           p.boolean("PLAYGROUND", true),
@@ -79,6 +85,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.APIKey != "" && len(cfg.AccessTokens) == 0 && !cfg.AllowUnauthenticated {
 		p.fail("GATEWAY_ACCESS_TOKENS", "required in server-key mode (BOTPENGUIN_API_KEY is set) unless ALLOW_UNAUTHENTICATED=true")
+	}
+	switch {
+	case cfg.CacheKeySecret != "" && len(cfg.CacheKeySecret) < 16:
+		p.fail("CACHE_KEY_SECRET", "must be at least 16 bytes")
+	case cfg.CacheKeySecret == "" && cfg.RedisURL != "" && cfg.CacheTTL > 0:
+		p.fail("CACHE_KEY_SECRET", "required when the page cache is shared in Redis (REDIS_URL and CACHE_TTL set): give every replica the same random value of at least 16 bytes")
 	}
 	return cfg, errors.Join(p.errs...)
 }

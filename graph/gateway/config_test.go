@@ -31,6 +31,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Introspection:        true,
 		LogLevel:             slog.LevelInfo,
 		MaxBodyBytes:         1 << 20,
+		CacheMaxEntries:      10000,
 		CoalesceRequests:     true,
 		MaxComplexity:        1000,
 		MaxDepth:             10,
@@ -57,6 +58,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"LOG_LEVEL":               "DEBUG",
 		"MAX_BODY_BYTES":          "4096",
 		"REDIS_URL":               "redis://:pw@127.0.0.1:6379/2",
+		"CACHE_KEY_SECRET":        "0123456789abcdef0123",
 		"SOMETHING_ELSE":          "ignored",
 	}))
 	require.NoError(t, err)
@@ -90,6 +92,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		"CORS_ALLOWED_ORIGINS":      {"CORS_ALLOWED_ORIGINS": "*"},
 		"REDIS_URL":                 {"REDIS_URL": "localhost:6379"},
 		"GATEWAY_ACCESS_TOKENS":     {"GATEWAY_ACCESS_TOKENS": "t"},
+		"CACHE_STALE_IF_ERROR":      {"CACHE_STALE_IF_ERROR": "-5m"},
+		"CACHE_MAX_ENTRIES":         {"CACHE_MAX_ENTRIES": "0"},
+		"CACHE_KEY_SECRET":          {"CACHE_KEY_SECRET": "short"},
 	} {
 		t.Run(value, func(t *testing.T) {
 			_, err := LoadConfig(getenv(vars))
@@ -101,6 +106,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	_, err := LoadConfig(getenv(map[string]string{"BOTPENGUIN_BASE_URL": "https://user:pw@example.com"}))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "pw")
+
+	_, err = LoadConfig(getenv(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CACHE_TTL": "30s"}))
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "CACHE_KEY_SECRET: required when the page cache is shared in Redis"), err.Error())
 
 	// Every bad variable is reported at once, one per line.
 	_, err = LoadConfig(getenv(map[string]string{"CACHE_TTL": "x", "MAX_PAGE": "y"}))

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/botpenguin-gateway/gateway/graph/gateway"
+	"github.com/botpenguin-gateway/gateway/graph/redisstore"
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
+
+// apqTTL is how long Redis keeps a persisted query; a client that sends an
+// expired hash sends its document again.
+const apqTTL = 24 * time.Hour
+
+// stores are the caches: the upstream page cache (CACHE_TTL) and the
+// persisted queries, in memory, and in Redis too when REDIS_URL is set.
+type stores struct {
+	upstreamOpts []upstream.Option
+	apq          graphql.Cache[string] // nil: the gateway's own memory store
+	close        func()
+}
+
+func newStores(cfg gateway.Config, log *slog.Logger, reg prometheus.Registerer) (stores, error) {
+	s := stores{close: func() {}}
+	var shared *redisstore.Store
+	if cfg.RedisURL != "" {
+		store, err := redisstore.New(cfg.RedisURL, log, reg)
+		if err != nil {
+			return s, err
+		}
+		shared, s.close = store, func() { _ = store.Close() }
+		s.apq = store.APQCache(lru.New[string](1000), apqTTL)
+	}
+	if cfg.CacheTTL > 0 {
+		var cache upstream.Cache = upstream.NewMemoryCache(cfg.CacheMaxEntries)
+		if shared != nil {
+			cache = shared.PageCache(cache)
+		}
+		s.upstreamOpts = append(s.upstreamOpts, upstream.WithCache(cache, cfg.CacheTTL, cfg.CacheStaleIfError))
+		if cfg.CacheKeySecret != "" {
+			s.upstreamOpts = append(s.upstreamOpts, upstream.WithCacheKeySecret([]byte(cfg.CacheKeySecret)))
+		}
+	}
+	return s, nil
+}
