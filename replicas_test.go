@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,9 +56,21 @@ func (r replica) post(t *testing.T, token string, body map[string]any) map[strin
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	var out map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return out
+}
+
+// metrics returns the replica's /metrics text.
+func (r replica) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(r.base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
 
 func errorCodes(answer map[string]any) []string {
@@ -110,7 +123,27 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 		assert.NotContains(t, mustJSON(other), "(alpha)")
 	})
 
-	t.Run("Redis going away degrades to upstream calls, no failed request", func(t *testing.T) {
+	t.Run("Redis holds no token", func(t *testing.T) {
+		opts, err := goredis.ParseURL(redis.URL)
+		require.NoError(t, err)
+		raw := goredis.NewClient(opts)
+		defer raw.Close()
+		ctx := context.Background()
+		keys, err := raw.Keys(ctx, "*").Result()
+		require.NoError(t, err)
+		require.NotEmpty(t, keys)
+		for _, k := range keys {
+			assert.True(t, strings.HasPrefix(k, "gw:"), k)
+			v, err := raw.Get(ctx, k).Result()
+			require.NoError(t, err)
+			for _, tok := range []string{"tok-alpha", "tok-beta"} {
+				assert.NotContains(t, k, tok)
+				assert.NotContains(t, v, tok)
+			}
+		}
+	})
+
+	t.Run("Redis going away degrades to upstream calls and memory, no failed request", func(t *testing.T) {
 		redis.Stop()
 		for page := 6; page <= 10; page++ {
 			for _, r := range []replica{a, b} {
@@ -118,14 +151,33 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 				assert.Empty(t, errorCodes(answer), "%v", answer)
 			}
 		}
+		calls := up.Calls()
+		for _, r := range []replica{a, b} {
+			answer := r.post(t, "tok-alpha", map[string]any{"query": `{ customers(page: 5, sort: NAME) { nodes { id name } } }`})
+			assert.Empty(t, errorCodes(answer), "%v", answer)
+		}
+		assert.Equal(t, calls, up.Calls(), "pages each replica had read are served from its memory")
+
+		q := `query Ids { customers(page: 2) { nodes { id } } }`
+		sum := sha256.Sum256([]byte(q))
+		ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+		assert.Empty(t, errorCodes(a.post(t, "tok-alpha", map[string]any{"query": q, "extensions": ext})))
+		assert.Empty(t, errorCodes(a.post(t, "tok-alpha", map[string]any{"extensions": ext})), "persisted queries live on in memory")
+		for _, r := range []replica{a, b} {
+			assert.Contains(t, r.metrics(t), "gateway_redis_up 0")
+		}
+
 		redis.Restart()
+		page := 100
 		require.Eventually(t, func() bool {
-			q := map[string]any{"query": `{ customers(page: 11) { nodes { id } } }`}
+			page++ // a page neither replica has in memory
+			q := map[string]any{"query": `query($p: Int) { customers(page: $p) { nodes { id } } }`, "variables": map[string]any{"p": page}}
 			a.post(t, "tok-alpha", q)
 			calls := up.Calls()
 			b.post(t, "tok-alpha", q)
 			return up.Calls() == calls
 		}, 10*time.Second, 200*time.Millisecond, "sharing resumes once Redis is back")
+		assert.Contains(t, a.metrics(t), "gateway_redis_up 1")
 	})
 }
 

@@ -39,7 +39,7 @@ func newStores(cfg gateway.Config, log *slog.Logger, reg prometheus.Registerer) 
 	if cfg.CacheTTL > 0 {
 		var cache upstream.Cache = upstream.NewMemoryCache(cfg.CacheMaxEntries)
 		if shared != nil {
-			cache = shared.PageCache(cache)
+			cache = shared.PageCache(cache, cfg.CacheTTL)
 		}
 		s.upstreamOpts = append(s.upstreamOpts, upstream.WithCache(cache, cfg.CacheTTL, cfg.CacheStaleIfError))
 		if cfg.CacheKeySecret != "" {

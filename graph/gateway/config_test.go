@@ -50,6 +50,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"UPSTREAM_RETRIES":        "0",
 		"UPSTREAM_RETRY_MAX_WAIT": "0s",
 		"CACHE_TTL":               "30s",
+		"CACHE_STALE_IF_ERROR":    "5m",
+		"CACHE_MAX_ENTRIES":       "500",
 		"CUSTOMER_SCAN_MAX_PAGES": "7",
 		"MAX_PAGE":                "99",
 		"PLAYGROUND":              "false",
@@ -67,6 +69,9 @@ func TestLoadConfigValues(t *testing.T) {
 	assert.Equal(t, 1500*time.Millisecond, cfg.UpstreamTimeout)
 	assert.Equal(t, 0, cfg.UpstreamRetries)
 	assert.Equal(t, 30*time.Second, cfg.CacheTTL)
+	assert.Equal(t, 5*time.Minute, cfg.CacheStaleIfError)
+	assert.Equal(t, 500, cfg.CacheMaxEntries)
+	assert.Equal(t, "0123456789abcdef0123", cfg.CacheKeySecret)
 	assert.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, cfg.CORSAllowedOrigins)
 	assert.Equal(t, slog.LevelDebug, cfg.LogLevel)
 	assert.False(t, cfg.Playground)
@@ -110,6 +115,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	_, err = LoadConfig(getenv(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CACHE_TTL": "30s"}))
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "CACHE_KEY_SECRET: required when the page cache is shared in Redis"), err.Error())
+	_, err = LoadConfig(getenv(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}))
+	assert.NoError(t, err, "no page cache, no secret needed")
+	_, err = LoadConfig(getenv(map[string]string{"CACHE_KEY_SECRET": "too-short-secret"[:15]}))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "too-short")
 
 	// Every bad variable is reported at once, one per line.
 	_, err = LoadConfig(getenv(map[string]string{"CACHE_TTL": "x", "MAX_PAGE": "y"}))
