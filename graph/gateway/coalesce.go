@@ -51,17 +51,13 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// limitBody has read the body into memory already.
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
+		// limitBody has read the body already (GET requests have none).
+		body, _ := r.Context().Value(bodyKey{}).([]byte)
 		key := requestKey(r, body)
 		ch := c.group.DoChan(key, func() (any, error) {
 			rec := &responseRecorder{header: http.Header{}, status: http.StatusOK}
 			ctx := context.WithValue(context.WithoutCancel(r.Context()), recordKey{}, &rec.record)
-			req := r.Clone(ctx)
+			req := r.WithContext(ctx)
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			serveRecovered(next, rec, req)
 			return &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), record: rec.record}, nil

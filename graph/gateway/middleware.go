@@ -36,7 +36,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			writeError(w, http.StatusUnsupportedMediaType, graph.CodeBadRequest, "Content-Type must be application/json")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		body, err := readBody(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
@@ -53,8 +53,21 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
 	})
+}
+
+// bodyKey holds the request body limitBody read, for the request coalescer.
+type bodyKey struct{}
+
+// readBody reads all of r, sized by the Content-Length when there is one.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if length > 0 {
+		buf.Grow(int(length) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // writeError answers with a GraphQL-shaped error, so that clients find an
