@@ -35,6 +35,9 @@ func main() {
 // demoKey is the server key of -demo mode; the embedded upstream accepts it.
 const demoKey = "demo-key"
 
+// logFlushInterval bounds how late a log line is written.
+const logFlushInterval = 100 * time.Millisecond
+
 // shutdownGrace is how long in-flight requests get to finish on SIGTERM.
 const shutdownGrace = 20 * time.Second
 
@@ -64,7 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Addr = *addr
 	}
 
-	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	logOut := gateway.NewBufferedWriter(stderr, logFlushInterval)
+	defer logOut.Close()
+	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

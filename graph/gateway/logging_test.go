@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botpenguin-gateway/gateway/graph/gateway"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -34,4 +36,15 @@ func TestEveryLogLineOfARequestHasItsID(t *testing.T) {
 		lines++
 	}
 	assert.GreaterOrEqual(t, lines, 4, "upstream attempts, the retry, the unknown status and the request:\n%s", e.logs)
+}
+
+func TestBufferedWriterFlushes(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	w := gateway.NewBufferedWriter(&out, 10*time.Millisecond)
+	_, _ = w.Write([]byte("line 1\n"))
+	require.Eventually(t, func() bool { return out.String() == "line 1\n" }, 5*time.Second, time.Millisecond, "flushed on the tick")
+	_, _ = w.Write([]byte("line 2\n"))
+	w.Close()
+	assert.Equal(t, "line 1\nline 2\n", out.String(), "flushed on Close")
 }
