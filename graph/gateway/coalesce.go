@@ -52,10 +52,17 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			return
 		}
 		// limitBody has read the body already (GET requests have none).
-		body, _ := r.Context().Value(bodyKey{}).([]byte)
+		own, _ := r.Context().Value(recordKey{}).(*requestRecord)
+		var body []byte
+		if own != nil {
+			body = own.body
+		}
 		key := requestKey(r, body)
 		ch := c.group.DoChan(key, func() (any, error) {
 			rec := &responseRecorder{header: http.Header{}, status: http.StatusOK}
+			if own != nil {
+				rec.record.id = own.id // the execution logs as its first request
+			}
 			ctx := context.WithValue(context.WithoutCancel(r.Context()), recordKey{}, &rec.record)
 			req := r.WithContext(ctx)
 			req.Body = io.NopCloser(bytes.NewReader(body))
@@ -70,8 +77,8 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 				c.coalesced.Inc()
 			}
 			shared := res.Val.(*sharedResponse)
-			if own, ok := r.Context().Value(recordKey{}).(*requestRecord); ok {
-				*own = shared.record
+			if own != nil {
+				own.operation, own.graphql, own.codes = shared.record.operation, shared.record.graphql, shared.record.codes
 			}
 			h := w.Header()
 			for k, v := range shared.header {

@@ -9,13 +9,6 @@ import (
 	"time"
 )
 
-type requestIDKey struct{}
-
-// withRequestID returns ctx carrying the request id for log lines.
-func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
 // LogHandler adds the request id to every line logged with a request's
 // context, by any package, so that the lines of one request can be found
 // together.
@@ -29,8 +22,8 @@ func LogHandler(h slog.Handler) slog.Handler {
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
-		r.AddAttrs(slog.String("request_id", id))
+	if rec, ok := ctx.Value(recordKey{}).(*requestRecord); ok && rec.id != "" {
+		r.AddAttrs(slog.String("request_id", rec.id))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -53,12 +53,12 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+		if rec, ok := r.Context().Value(recordKey{}).(*requestRecord); ok {
+			rec.body = body // for the request coalescer
+		}
+		next.ServeHTTP(w, r)
 	})
 }
-
-// bodyKey holds the request body limitBody read, for the request coalescer.
-type bodyKey struct{}
 
 // readBody reads all of r, sized by the Content-Length when there is one.
 func readBody(r io.Reader, length int64) ([]byte, error) {
@@ -90,8 +90,11 @@ func writeErrorExt(w http.ResponseWriter, status int, code, msg string, ext map[
 	_, _ = w.Write(body)
 }
 
-// requestRecord is filled while a request is served and read by its log line.
+// requestRecord is a request's own state, one context value for all of
+// it: its id, its body once read, and what its log line reports.
 type requestRecord struct {
+	id        string
+	body      []byte
 	operation string
 	graphql   bool
 	codes     []string
@@ -131,9 +134,9 @@ func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 
 		id := requestID(r.Header.Get("X-Request-ID"))
 		w.Header().Set("X-Request-ID", id)
-		rec := &requestRecord{}
+		rec := &requestRecord{id: id}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		ctx := withRequestID(context.WithValue(r.Context(), recordKey{}, rec), id)
+		ctx := context.WithValue(r.Context(), recordKey{}, rec)
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		elapsed := time.Since(start)
 
