@@ -58,7 +58,9 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			body = own.body
 		}
 		key := requestKey(r, body)
+		executed := false // set by the execution, read after its result arrived
 		ch := c.group.DoChan(key, func() (any, error) {
+			executed = true
 			rec := &responseRecorder{header: http.Header{}, status: http.StatusOK}
 			if own != nil {
 				rec.record.id = own.id // the execution logs as its first request
@@ -73,7 +75,7 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 		case <-r.Context().Done():
 			return // the client went away; the others still get their answer
 		case res := <-ch:
-			if res.Shared {
+			if !executed {
 				c.coalesced.Inc()
 			}
 			shared := res.Val.(*sharedResponse)

@@ -65,9 +65,9 @@ func New(cfg Config, deps Deps) *Gateway {
 	})
 
 	gql := newGraphQLHandler(cfg, deps, m)
-	var executor http.Handler = gql
+	var executor http.Handler = graphQLOverHTTP(gql)
 	if cfg.CoalesceRequests {
-		executor = newRequestCoalescer(deps.Registry).middleware(gql)
+		executor = newRequestCoalescer(deps.Registry).middleware(executor)
 	}
 	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(executor))
 	if cfg.RateLimitRPS > 0 {

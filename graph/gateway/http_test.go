@@ -38,15 +38,16 @@ func TestBadRequestsGetAClear4xx(t *testing.T) {
 		{"empty body", "POST", "application/json", ``, 400, "BAD_REQUEST", false},
 		{"JSON but not an object", "POST", "application/json", `[1,2]`, 400, "BAD_REQUEST", false},
 		{"query not a string", "POST", "application/json", `{"query": 5}`, 400, "BAD_REQUEST", false},
-		{"no query", "POST", "application/json", `{}`, 422, "", false},
+		{"no query", "POST", "application/json", `{}`, 400, "BAD_REQUEST", false},
+		{"empty query", "POST", "application/json", `{"query": ""}`, 400, "BAD_REQUEST", false},
 		{"oversized body", "POST", "application/json", big, 413, "BAD_REQUEST", false},
 		{"oversized chunked body", "POST", "application/json", big, 413, "BAD_REQUEST", true},
 		{"wrong content type", "POST", "text/plain", `{"query": "{ customers { page } }"}`, 415, "BAD_REQUEST", false},
 		{"form content type", "POST", "application/x-www-form-urlencoded", `query=x`, 415, "BAD_REQUEST", false},
-		{"parse error", "POST", "application/json", `{"query": "{ customers { "}`, 422, "GRAPHQL_PARSE_FAILED", false},
-		{"validation error", "POST", "application/json", `{"query": "{ nope }"}`, 422, "GRAPHQL_VALIDATION_FAILED", false},
-		{"unknown operation", "POST", "application/json", `{"query": "query A { __typename }", "operationName": "B"}`, 422, "GRAPHQL_VALIDATION_FAILED", false},
-		{"GET without query", "GET", "", ``, 422, "GRAPHQL_VALIDATION_FAILED", false},
+		{"parse error", "POST", "application/json", `{"query": "{ customers { "}`, 200, "GRAPHQL_PARSE_FAILED", false},
+		{"validation error", "POST", "application/json", `{"query": "{ nope }"}`, 200, "GRAPHQL_VALIDATION_FAILED", false},
+		{"unknown operation", "POST", "application/json", `{"query": "query A { __typename }", "operationName": "B"}`, 200, "GRAPHQL_VALIDATION_FAILED", false},
+		{"GET without query", "GET", "", ``, 400, "BAD_REQUEST", false},
 		{"PUT", "PUT", "application/json", `{}`, 405, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +79,24 @@ func TestBadRequestsGetAClear4xx(t *testing.T) {
 	assert.Zero(t, e.up.Calls())
 	// Still serving.
 	require.Empty(t, e.query(`{ customers { page } }`, nil).Errors)
+}
+
+func TestGraphQLResponseJSONErrorsHaveNoData(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	req, _ := http.NewRequest(http.MethodPost, e.gw.URL+"/query", strings.NewReader(`{"query": "{ nope }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/graphql-response+json")
+	resp, err := e.gw.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Equal(t, "application/graphql-response+json", resp.Header.Get("Content-Type"))
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(body, &out))
+	assert.NotContains(t, out, "data", "%s", body)
+	assert.NotEmpty(t, out["errors"])
 }
 
 func TestEveryErrorHasACode(t *testing.T) {

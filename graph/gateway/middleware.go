@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -23,6 +24,10 @@ import (
 // is read here once, so the size check holds for chunked uploads too.
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && !hasQuery(r.URL.Query().Get("query"), r.URL.Query().Get("extensions")) {
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
+			return
+		}
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
@@ -50,6 +55,9 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		case bytes.TrimLeft(body, " \t\r\n")[0] != '{':
 			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request body must be a JSON object")
+			return
+		case !likelyHasQuery(body) && !postHasQuery(body):
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -200,3 +208,26 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// likelyHasQuery is the cheap test that almost every request passes: a
+// non-empty "query" key. The others are decoded by postHasQuery.
+func likelyHasQuery(body []byte) bool {
+	return bytes.Contains(body, []byte(`"query"`)) &&
+		!bytes.Contains(body, []byte(`"query":""`)) && !bytes.Contains(body, []byte(`"query": ""`))
+}
+
+// postHasQuery tells whether a body carries a document or names a
+// persisted query (sent by hash, without a document).
+func postHasQuery(body []byte) bool {
+	var req struct {
+		Query      string         `json:"query"`
+		Extensions map[string]any `json:"extensions"`
+	}
+	return json.Unmarshal(body, &req) == nil && hasQuery(req.Query, fmt.Sprint(req.Extensions["persistedQuery"]))
+}
+
+// hasQuery reports whether a request carries a document or a persisted
+// query. One with neither is a bad HTTP request (400), not a GraphQL error.
+func hasQuery(query, extensions string) bool {
+	return query != "" || (extensions != "" && extensions != "<nil>")
+}

@@ -2,28 +2,25 @@
 // with no request to any other host and no Content-Security-Policy violation,
 // and its default query must come back with customers' names.
 //
-//   GATEWAY_URL=http://127.0.0.1:8080 node --test
-//
-// GATEWAY_URL   the gateway's base URL (required), e.g. one started with -demo,
-//               which needs no token
-// ARTIFACTS_DIR where graphiql.png goes; default: artifacts/ beside this file
-// CHROMIUM_PATH the browser; default /usr/bin/chromium. playwright-core never
-//               downloads one.
-import { test } from 'node:test';
+// CHROMIUM_PATH the browser; default /usr/bin/chromium (Debian: apt-get
+//               install -y chromium). playwright-core never downloads one.
+// GATEWAY_URL   test this running gateway instead of starting one (see
+//               gateway.mjs); it must need no token, like one started with -demo
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startGateway, artifactsDir } from './gateway.mjs';
 
-const gateway = process.env.GATEWAY_URL;
-const artifacts = process.env.ARTIFACTS_DIR
-  ? resolve(process.env.ARTIFACTS_DIR)
-  : fileURLToPath(new URL('./artifacts/', import.meta.url));
+let gateway;
+before(async () => {
+  gateway = await startGateway({ name: 'gateway-browser' });
+});
+after(() => gateway?.stop());
 
 test('GraphiQL runs the default query using the gateway only', { timeout: 60_000 }, async () => {
-  assert.ok(gateway, 'set GATEWAY_URL to the gateway base URL, e.g. http://127.0.0.1:8080');
-  const base = new URL('/', gateway);
+  const base = new URL('/', gateway.url);
 
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
@@ -67,8 +64,8 @@ test('GraphiQL runs the default query using the gateway only', { timeout: 60_000
       assert.match(text, /"customers"/);
       assert.doesNotMatch(text, /"errors"/, 'the default query came back with errors');
     } finally {
-      await mkdir(artifacts, { recursive: true });
-      await page.screenshot({ path: resolve(artifacts, 'graphiql.png') });
+      await mkdir(artifactsDir, { recursive: true });
+      await page.screenshot({ path: resolve(artifactsDir, 'graphiql.png') });
     }
 
     assert.deepEqual(foreign, [], 'requests to hosts other than the gateway');

@@ -1,0 +1,215 @@
+// Our gateway as one subgraph of a real federated graph: its _service SDL
+// composes with a second subgraph (tickets that point at customers by id),
+// @apollo/gateway plans and runs queries across both, and all customer ids of
+// one query cost a single scan of the upstream's pages.
+// Apollo's gateway otherwise sends usage metrics to Apollo and probes cloud
+// metadata endpoints at construction; a test must not.
+process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { composeServices } from '@apollo/composition';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { startStandaloneServer } from '@apollo/server/standalone';
+import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { parse } from 'graphql';
+import { startGateway, graphql, artifactsDir } from './gateway.mjs';
+
+// The recipe for platform teams: pass the client's Authorization header on
+// to every subgraph, ours included (pass-through mode needs it upstream).
+class AuthForwardingDataSource extends RemoteGraphQLDataSource {
+  willSendRequest({ request, context }) {
+    if (context.authorization) request.http.headers.set('authorization', context.authorization);
+  }
+}
+
+// The second subgraph. Customer is only referenced by its key; our gateway
+// resolves every other field. customer is nullable so that an id our
+// gateway does not know gives null, not an error that nulls the ticket.
+const ticketTypeDefs = parse(`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+  type Query {
+    tickets(knownOnly: Boolean! = false): [Ticket!]!
+  }
+
+  type Ticket {
+    id: ID!
+    subject: String!
+    customer: Customer
+  }
+
+  type Customer @key(fields: "id", resolvable: false) {
+    id: ID!
+  }
+`);
+
+const UNKNOWN_ID = 'ffffffffffffffffffffffff'; // well-formed, matches no customer
+const TOKEN = 'Bearer e2e-client-token'; // -demo accepts any token
+
+let customers; // our gateway
+let ticketsServer, ticketsUrl, tickets, ticketAuth;
+let apollo, apolloUrl, composed;
+let lastPage; // the last page of customers (sort createdAt)
+
+before(async () => {
+  // Counting upstream calls needs every page read afresh.
+  customers = await startGateway({
+    name: 'gateway-federation',
+    env: { CACHE_TTL: '0s', CUSTOMER_SCAN_MAX_PAGES: '50' },
+  });
+
+  // Real ids, spread over pages 1, 2, 3, 5 and 7; one customer twice.
+  const onPage = async (page) => {
+    const { body } = await graphql(`${customers.url}/query`,
+      'query($p: Int!) { customers(page: $p) { nodes { id } } }', { p: page });
+    return body.data.customers.nodes.map((n) => n.id);
+  };
+  const [p1, p2, p3, p5, p7] = await Promise.all([1, 2, 3, 5, 7].map(onPage));
+  tickets = [
+    { id: 't1', page: 1, customerId: p1[0] },
+    { id: 't2', page: 1, customerId: p1.at(-1) },
+    { id: 't3', page: 2, customerId: p2[4] },
+    { id: 't4', page: 3, customerId: p3[10] },
+    { id: 't5', page: 5, customerId: p5[7] },
+    { id: 't6', page: 7, customerId: p7[19] },
+    { id: 't7', page: 1, customerId: p1[0] },
+    { id: 't8', page: null, customerId: UNKNOWN_ID },
+  ].map((t) => ({ ...t, subject: `Ticket ${t.id}` }));
+
+  // Walk to the last page, to know what a full scan costs.
+  for (lastPage = 1; ; lastPage++) {
+    const { body } = await graphql(`${customers.url}/query`,
+      'query($p: Int!) { customers(page: $p) { hasNextPage } }', { p: lastPage });
+    if (!body.data.customers.hasNextPage) break;
+  }
+
+  ticketsServer = new ApolloServer({
+    schema: buildSubgraphSchema({
+      typeDefs: ticketTypeDefs,
+      resolvers: {
+        Query: { tickets: (_, { knownOnly }) => tickets.filter((t) => !knownOnly || t.page) },
+        Ticket: { customer: (t) => ({ __typename: 'Customer', id: t.customerId }) },
+      },
+    }),
+    // No one here reads Apollo's traces.
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
+  });
+  ({ url: ticketsUrl } = await startStandaloneServer(ticketsServer, {
+    listen: { host: '127.0.0.1', port: 0 },
+    context: async ({ req }) => {
+      ticketAuth = req.headers.authorization;
+      return {};
+    },
+  }));
+
+  // Compose from what our gateway serves, not from the file in the repo.
+  const { body } = await graphql(`${customers.url}/query`, '{ _service { sdl } }');
+  composed = composeServices([
+    { name: 'customers', url: `${customers.url}/query`, typeDefs: parse(body.data._service.sdl) },
+    { name: 'tickets', url: ticketsUrl, typeDefs: ticketTypeDefs },
+  ]);
+
+  if (composed.supergraphSdl) {
+    apollo = new ApolloServer({
+      gateway: new ApolloGateway({
+        supergraphSdl: composed.supergraphSdl,
+        buildService: ({ url }) => new AuthForwardingDataSource({ url }),
+      }),
+    });
+    ({ url: apolloUrl } = await startStandaloneServer(apollo, {
+      listen: { host: '127.0.0.1', port: 0 },
+      context: async ({ req }) => ({ authorization: req.headers.authorization }),
+    }));
+  }
+});
+
+after(async () => {
+  await apollo?.stop();
+  await ticketsServer?.stop();
+  await customers?.stop();
+});
+
+test('our _service SDL composes with a second subgraph', async () => {
+  const errors = (composed.errors ?? []).map((e) => e.message);
+  assert.deepEqual(errors, [], 'composition errors');
+
+  // For quoting: every hint, the supergraph's head and the type that both
+  // subgraphs share.
+  const hints = composed.hints ?? [];
+  const quoted = composed.supergraphSdl.match(/^(schema|type Customer)\b[\s\S]*?^\}/gm);
+  console.log([
+    `composition: ok, ${hints.length} hint(s)`,
+    ...hints.map((h) => `hint ${h.definition.code}: ${h.message}`),
+    'supergraph SDL (excerpt):',
+    ...quoted.join('\n...\n').split('\n').map((l) => `  ${l}`),
+  ].join('\n'));
+  await mkdir(artifactsDir, { recursive: true });
+  await writeFile(join(artifactsDir, 'supergraph.graphql'), composed.supergraphSdl);
+});
+
+const ticketsQuery = `query($knownOnly: Boolean!) {
+  tickets(knownOnly: $knownOnly) { id subject customer { id name status contact { email } } }
+}`;
+
+// What asking for these tickets costs: one scan up to the farthest page, and
+// a scan of everything (plus the empty page after it) if an id is unknown.
+const scanCost = (ts) => (ts.some((t) => !t.page) ? lastPage + 1 : Math.max(...ts.map((t) => t.page)));
+const naiveCost = (ts) => ts.reduce((n, t) => n + (t.page ?? lastPage + 1), 0);
+
+async function queryTickets(knownOnly) {
+  const before = await customers.upstreamCalls();
+  const res = await graphql(apolloUrl, ticketsQuery, { knownOnly }, { authorization: TOKEN });
+  const calls = (await customers.upstreamCalls()) - before;
+  return { ...res, calls };
+}
+
+function assertCustomers(got, want) {
+  assert.equal(got.length, want.length);
+  for (const [i, t] of want.entries()) {
+    const c = got[i].customer;
+    assert.equal(got[i].id, t.id);
+    assert.equal(got[i].subject, t.subject);
+    if (!t.page) continue;
+    assert.equal(c.id, t.customerId, `${t.id}: customer id`);
+    assert.ok(c.name.length > 0, `${t.id}: customer name`);
+    assert.ok(['ACTIVE', 'INACTIVE', 'UNKNOWN'].includes(c.status), `${t.id}: status ${c.status}`);
+    assert.ok('email' in c.contact, `${t.id}: contact`);
+  }
+}
+
+test('customers of tickets resolve from our subgraph in one scan', async () => {
+  const want = tickets.filter((t) => t.page);
+  const { status, body, calls } = await queryTickets(true);
+  assert.equal(status, 200);
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  assertCustomers(body.data.tickets, want);
+  // The same customer on two tickets is the same entity.
+  assert.deepEqual(body.data.tickets[6].customer, body.data.tickets[0].customer);
+
+  console.log(`known ids on pages ${want.map((t) => t.page).join(',')}: ${calls} upstream calls ` +
+    `(one scan per ticket would be ${naiveCost(want)})`);
+  assert.equal(calls, scanCost(want), 'upstream calls: pages 1 up to the farthest id');
+  assert.ok(calls < naiveCost(want));
+  assert.equal(ticketAuth, TOKEN, 'the tickets subgraph got the client Authorization header');
+});
+
+test('an unknown customer id gives a null customer after a full scan', async () => {
+  const { status, body, calls } = await queryTickets(false);
+  assert.equal(status, 200);
+  assertCustomers(body.data.tickets, tickets);
+  const unknown = body.data.tickets.find((t) => t.id === 't8');
+  assert.equal(unknown.customer, null);
+  // Our _entities answers null for it, with no error, and @apollo/gateway
+  // puts that null in place of the reference.
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+
+  console.log(`known ids + 1 unknown id: ${calls} upstream calls ` +
+    `(pages 1..${lastPage} and the empty ${lastPage + 1}; one scan per ticket would be ${naiveCost(tickets)})`);
+  assert.equal(calls, scanCost(tickets), `upstream calls: all ${lastPage} pages + the empty one`);
+  assert.ok(calls < naiveCost(tickets));
+});

@@ -1,0 +1,151 @@
+// The gateway under test, shared by every test file.
+//
+// startGateway() builds the gateway from the project root (the folder above
+// this one) and runs it with -demo on a free 127.0.0.1 port, so no key and no
+// network are needed. Each test file starts its own gateway, so the upstream
+// calls one file counts are never mixed with another's.
+//
+//   GATEWAY_URL    use this running gateway instead of building and starting
+//                  one; it must need no token, like one started with -demo
+//   GATEWAY_BIN    use this binary instead of building one (run.sh builds it
+//                  once for all test files)
+//   ARTIFACTS_DIR  where logs, the screenshot and the supergraph go; default
+//                  artifacts/ beside this file
+//   E2E_PID_DIR    write each started gateway's pid here (an empty file named
+//                  by it), so that run.sh can end any that a crash left behind
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+export const artifactsDir = process.env.ARTIFACTS_DIR
+  ? resolve(process.env.ARTIFACTS_DIR)
+  : fileURLToPath(new URL('./artifacts/', import.meta.url));
+
+/**
+ * Starts a gateway (or attaches to GATEWAY_URL) and returns
+ * { url, upstreamCalls(), stop() }. `env` is added to this process's
+ * environment; `name` names the log file in artifacts/.
+ */
+export async function startGateway({ env = {}, name = 'gateway' } = {}) {
+  if (process.env.GATEWAY_URL) {
+    const url = process.env.GATEWAY_URL.replace(/\/+$/, '');
+    await waitHealthy(url, null, 10_000);
+    return { url, upstreamCalls: () => upstreamCalls(url), stop: async () => {} };
+  }
+
+  const bin = process.env.GATEWAY_BIN || (await build());
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  await mkdir(artifactsDir, { recursive: true });
+  const log = createWriteStream(join(artifactsDir, `${name}.log`));
+  const child = spawn(bin, ['-demo', '-addr', `127.0.0.1:${port}`], {
+    env: { ...process.env, ...env },
+    // Its own process group, so stop() can end everything it started.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  const exited = once(child, 'exit');
+  const pidFile = process.env.E2E_PID_DIR && join(process.env.E2E_PID_DIR, String(child.pid));
+  if (pidFile) writeFileSync(pidFile, '');
+  // Should a test crash before stop(), do not leave the gateway behind.
+  const killOnExit = () => kill(child, 'SIGKILL');
+  process.once('exit', killOnExit);
+
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      kill(child, 'SIGTERM');
+      const timer = setTimeout(() => kill(child, 'SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (pidFile) rmSync(pidFile, { force: true });
+    log.end();
+  };
+
+  try {
+    await waitHealthy(url, child, 15_000);
+  } catch (err) {
+    await stop();
+    throw new Error(`${err.message}; see ${join(artifactsDir, `${name}.log`)}`);
+  }
+  return { url, upstreamCalls: () => upstreamCalls(url), stop };
+}
+
+// go build once per test process; Go's build cache makes repeats cheap.
+let built;
+function build() {
+  built ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gateway-e2e-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const bin = join(dir, 'gateway');
+    await promisify(execFile)('go', ['build', '-o', bin, '.'], { cwd: projectRoot });
+    return bin;
+  })();
+  return built;
+}
+
+function kill(child, signal) {
+  try {
+    process.kill(-child.pid, signal); // the whole group
+  } catch {
+    // already gone
+  }
+}
+
+async function freePort() {
+  const srv = createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+async function waitHealthy(url, child, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child && (child.exitCode ?? child.signalCode) !== null) {
+      throw new Error(`gateway exited (${child.exitCode ?? child.signalCode}) before /healthz answered`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url}/healthz did not answer 200 within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Sum of gateway_upstream_requests_total over all labels: every upstream
+ * HTTP attempt counts once, whatever its outcome.
+ */
+export async function upstreamCalls(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^gateway_upstream_requests_total(?:\{[^}]*\})?\s+(\S+)$/gm)) sum += Number(m[1]);
+  return sum;
+}
+
+/** POSTs one GraphQL operation to url and returns the parsed body. */
+export async function graphql(url, query, variables, headers = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  return { status: res.status, body };
+}
