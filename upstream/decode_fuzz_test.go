@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,7 +62,7 @@ func FuzzDecodeBody(f *testing.F) {
 // FuzzParseRetryAfter: never negative, never a panic, and plain seconds
 // mean what they say.
 func FuzzParseRetryAfter(f *testing.F) {
-	for _, seed := range []string{"0", "120", " 5 ", "Wed, 21 Oct 2015 07:28:00 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "-1", "1e3", "99999999999999999999"} {
+	for _, seed := range []string{"0", "120", " 5 ", "Wed, 21 Oct 2015 07:28:00 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "-1", "+0", "1e3", "99999999999999999999"} {
 		f.Add(seed)
 	}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -73,7 +74,9 @@ func FuzzParseRetryAfter(f *testing.F) {
 		if !ok && d != 0 {
 			t.Fatalf("a wait %s without ok for %q", d, v)
 		}
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < 1<<20 {
+		// Retry-After's delay-seconds is 1*DIGIT: "+5" or "-0" are not seconds.
+		s := strings.TrimSpace(v)
+		if n, err := strconv.Atoi(s); err == nil && s != "" && strings.Trim(s, "0123456789") == "" && n < 1<<20 {
 			if !ok || d != time.Duration(n)*time.Second {
 				t.Fatalf("%q gave %s, %v", v, d, ok)
 			}
