@@ -232,15 +232,18 @@ func (p *parser) baseURL(name, def string) string {
 // origins accepts scheme://host[:port] entries; "*" is refused, because
 // the contract never allows every origin.
 func (p *parser) origins(name string) []string {
-	var out []string
+	var out, bad []string
 	for _, o := range p.list(name) {
 		u, err := url.Parse(o)
 		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			(u.Path != "" && u.Path != "/") || u.User != nil {
-			p.fail(name, "entries must be origins such as https://app.example.com, got %q", o)
+			bad = append(bad, strconv.Quote(o))
 			continue
 		}
 		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	if len(bad) > 0 {
+		p.fail(name, "entries must be origins such as https://app.example.com, got %s", strings.Join(bad, ", "))
 	}
 	return out
 }

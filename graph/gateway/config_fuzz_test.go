@@ -17,7 +17,7 @@ var configVars = []string{
 
 // FuzzLoadConfig sets one variable to any value: LoadConfig never panics,
 // refuses with one line that starts with that variable's name, and never
-// echoes a password. What it accepts is within bounds.
+// echoes the password of a URL. What it accepts is within bounds.
 func FuzzLoadConfig(f *testing.F) {
 	f.Add(uint8(5), "10s")
 	f.Add(uint8(5), "-1s")
@@ -43,7 +43,8 @@ func FuzzLoadConfig(f *testing.F) {
 			if !strings.HasPrefix(msg, name+": ") || strings.Contains(msg, "\n") {
 				t.Fatalf("%s=%q: %q", name, value, msg)
 			}
-			if strings.Contains(value, "hunter2") && strings.Contains(msg, "hunter2") {
+			hasCredentials := name == "REDIS_URL" || name == "BOTPENGUIN_BASE_URL"
+			if hasCredentials && strings.Contains(value, "hunter2") && strings.Contains(msg, "hunter2") {
 				t.Fatalf("%s=%q: password echoed: %q", name, value, msg)
 			}
 			return
