@@ -238,12 +238,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 func cleanBaseURL(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
-		// url.Parse's error quotes the whole URL, user info included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", fmt.Errorf("upstream: invalid base URL: %w", err)
+		// url.Parse's errors quote parts of the URL, which may be a
+		// password: say nothing more.
+		return "", errors.New("upstream: invalid base URL: not a URL")
 	}
 	if u.User != nil {
 		return "", errors.New("upstream: invalid base URL: user info is not allowed (" + u.Redacted() + ")")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -36,10 +37,12 @@ func parseEnvelope(body []byte) (envelope, error) {
 func jsonErr(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		// te.Value may hold the literal ("number 2.5"): keep only its kind.
+		kind, _, _ := strings.Cut(te.Value, " ")
 		if te.Field != "" {
-			return fmt.Errorf("field %q is a JSON %s, not %s", te.Field, te.Value, jsonKind(te.Type))
+			return fmt.Errorf("field %q is a JSON %s, not %s", te.Field, kind, jsonKind(te.Type))
 		}
-		return fmt.Errorf("a JSON %s where %s was expected", te.Value, jsonKind(te.Type))
+		return fmt.Errorf("a JSON %s where %s was expected", kind, jsonKind(te.Type))
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -94,8 +97,12 @@ type wireCustomer struct {
 // else (ok false) goes the careful way, through checkResponse and
 // decodePage, which tell every kind of bad answer apart.
 func decodeGoodPage(body []byte) (Page, bool) {
+	// The same fields and types as envelope, so that both paths refuse the
+	// same bodies.
 	var env struct {
 		Success *bool            `json:"success"`
+		Message string           `json:"message"`
+		Code    int              `json:"code"`
 		Data    *[]*wireCustomer `json:"data"`
 	}
 	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &env) != nil ||
@@ -216,6 +223,11 @@ func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err
+	}
+	// RFC 3339 has four-digit years: an offset must not push the instant
+	// out of them, or it could not be emitted again.
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, errors.New("time out of the years 0000-9999 in UTC")
 	}
 	return t.UTC(), nil
 }

@@ -213,7 +213,7 @@ func cleanMessage(msg string, token Token) string {
 	}
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f { // C0 and C1 controls, DEL
 			return ' '
 		}
 		return r

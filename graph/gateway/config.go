@@ -52,8 +52,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Addr:                 p.str("ADDR", ":8080"),
 		BaseURL:              p.baseURL("BOTPENGUIN_BASE_URL", "https://api.v7.botpenguin.com"),
-		APIKey:               getenv("BOTPENGUIN_API_KEY"),
-		AccessTokens:         p.list("GATEWAY_ACCESS_TOKENS"),
+		APIKey:               p.secret("BOTPENGUIN_API_KEY"),
+		AccessTokens:         p.tokens("GATEWAY_ACCESS_TOKENS"),
 		AllowUnauthenticated: p.boolean("ALLOW_UNAUTHENTICATED", false),
 		UpstreamTimeout:      p.duration("UPSTREAM_TIMEOUT", 10*time.Second, true),
 		UpstreamRetries:      p.integer("UPSTREAM_RETRIES", 2, 0, 10),
@@ -211,10 +211,13 @@ func (p *parser) level(name string, def slog.Level) slog.Level {
 // baseURL accepts http(s)://host[:port] with no path, query or credentials:
 // the key travels in a header, never in the URL.
 func (p *parser) baseURL(name, def string) string {
-	v := strings.TrimRight(strings.TrimSpace(p.getenv(name)), "/")
+	v := strings.TrimSpace(p.getenv(name))
 	if v == "" {
 		return def
 	}
+	// "/" alone (say, "${MOCK_URL}/" with MOCK_URL unset) is a mistake, not
+	// a request for the default.
+	v = strings.TrimRight(v, "/")
 	u, err := url.Parse(v)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
@@ -277,4 +280,38 @@ func (p *parser) trustedDocuments(name string) *TrustedDocuments {
 		return nil
 	}
 	return docs
+}
+
+// headerSafe reports whether s can travel as a bearer token unchanged:
+// printable ASCII without spaces, as the auth middleware accepts it.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 4096
+}
+
+// secret reads a key that goes upstream in a header. Its value is never
+// printed.
+func (p *parser) secret(name string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v != "" && !headerSafe(v) {
+		p.fail(name, "must be printable ASCII without spaces, at most 4096 bytes")
+	}
+	return v
+}
+
+// tokens reads the client access tokens; one a client could never send
+// is refused, without printing it.
+func (p *parser) tokens(name string) []string {
+	out := p.list(name)
+	for _, t := range out {
+		if !headerSafe(t) {
+			p.fail(name, "tokens must be printable ASCII without spaces, at most 4096 bytes")
+			break
+		}
+	}
+	return out
 }

@@ -33,8 +33,8 @@ func (t *DateTime) UnmarshalGQL(v any) error {
 		return fmt.Errorf("DateTime must be an RFC 3339 string, got %T", v)
 	}
 	parsed, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return fmt.Errorf("DateTime must be an RFC 3339 string: %s", strconv.Quote(s))
+	if y := parsed.UTC().Year(); err != nil || y < 0 || y > 9999 {
+		return fmt.Errorf("DateTime must be an RFC 3339 string with a year 0000-9999 in UTC: %s", strconv.Quote(s))
 	}
 	t.Time = parsed
 	return nil
