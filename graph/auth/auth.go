@@ -125,14 +125,20 @@ func bearer(header string) (string, error) {
 	if token == "" {
 		return "", ErrNoToken
 	}
-	if len(token) > maxTokenLen || !printable(token) {
+	if !Sendable(token) {
 		return "", ErrInvalidToken
 	}
 	return token, nil
 }
 
-// printable rejects what could not travel in an HTTP header unchanged.
-func printable(s string) bool {
+// Sendable reports whether s is a token this gateway accepts as a bearer
+// token: 1 to maxTokenLen bytes of printable ASCII without spaces, so that
+// it travels in an HTTP header unchanged. The configuration uses it too, so
+// that no configured token is one a client could never send.
+func Sendable(s string) bool {
+	if s == "" || len(s) > maxTokenLen {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {
 			return false

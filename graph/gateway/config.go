@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/botpenguin-gateway/gateway/graph/auth"
 )
 
 // Config is every setting of the gateway, from the environment (see the
@@ -282,22 +284,11 @@ func (p *parser) trustedDocuments(name string) *TrustedDocuments {
 	return docs
 }
 
-// headerSafe reports whether s can travel as a bearer token unchanged:
-// printable ASCII without spaces, as the auth middleware accepts it.
-func headerSafe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return s != "" && len(s) <= 4096
-}
-
 // secret reads a key that goes upstream in a header. Its value is never
 // printed.
 func (p *parser) secret(name string) string {
 	v := strings.TrimSpace(p.getenv(name))
-	if v != "" && !headerSafe(v) {
+	if v != "" && !auth.Sendable(v) {
 		p.fail(name, "must be printable ASCII without spaces, at most 4096 bytes")
 	}
 	return v
@@ -308,7 +299,7 @@ func (p *parser) secret(name string) string {
 func (p *parser) tokens(name string) []string {
 	out := p.list(name)
 	for _, t := range out {
-		if !headerSafe(t) {
+		if !auth.Sendable(t) {
 			p.fail(name, "tokens must be printable ASCII without spaces, at most 4096 bytes")
 			break
 		}

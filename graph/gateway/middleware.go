@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -24,7 +23,7 @@ import (
 // is read here once, so the size check holds for chunked uploads too.
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && !hasQuery(r.URL.Query().Get("query"), r.URL.Query().Get("extensions")) {
+		if q := r.URL.Query(); r.Method == http.MethodGet && q.Get("query") == "" && q.Get("extensions") == "" {
 			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
 			return
 		}
@@ -217,17 +216,12 @@ func likelyHasQuery(body []byte) bool {
 }
 
 // postHasQuery tells whether a body carries a document or names a
-// persisted query (sent by hash, without a document).
+// persisted query (sent by hash, without a document). One with neither is
+// a bad HTTP request (400), not a GraphQL error.
 func postHasQuery(body []byte) bool {
 	var req struct {
 		Query      string         `json:"query"`
 		Extensions map[string]any `json:"extensions"`
 	}
-	return json.Unmarshal(body, &req) == nil && hasQuery(req.Query, fmt.Sprint(req.Extensions["persistedQuery"]))
-}
-
-// hasQuery reports whether a request carries a document or a persisted
-// query. One with neither is a bad HTTP request (400), not a GraphQL error.
-func hasQuery(query, extensions string) bool {
-	return query != "" || (extensions != "" && extensions != "<nil>")
+	return json.Unmarshal(body, &req) == nil && (req.Query != "" || req.Extensions["persistedQuery"] != nil)
 }
