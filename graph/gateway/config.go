@@ -240,8 +240,13 @@ func (p *parser) origins(name string) []string {
 	var out, bad []string
 	for _, o := range p.list(name) {
 		u, err := url.Parse(o)
+		if err == nil && u.User != nil {
+			// Never echo it: the entry may hold a password.
+			bad = append(bad, "an entry with credentials")
+			continue
+		}
 		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			(u.Path != "" && u.Path != "/") || u.User != nil {
+			(u.Path != "" && u.Path != "/") {
 			bad = append(bad, strconv.Quote(o))
 			continue
 		}

@@ -112,6 +112,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "pw")
 
+	_, err = LoadConfig(getenv(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, https://me:secret@app.example.com"}))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "secret")
+	assert.Contains(t, err.Error(), "an entry with credentials")
+
 	_, err = LoadConfig(getenv(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CACHE_TTL": "30s"}))
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "CACHE_KEY_SECRET: required when the page cache is shared in Redis"), err.Error())
