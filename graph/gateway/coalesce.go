@@ -96,7 +96,7 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 
 // requestKey identifies a request by everything its answer depends on: the
 // credential (or why there is none), the method, the query string, the
-// body and the accepted media types. It is a hash, so a key holds no token.
+// body and the accepted media types and encodings. It is a hash, so a key holds no token.
 func requestKey(r *http.Request, body []byte) string {
 	h := sha256.New()
 	token, err := auth.Token(r.Context())
@@ -105,7 +105,7 @@ func requestKey(r *http.Request, body []byte) string {
 	} else {
 		io.WriteString(h, "token:"+string(token))
 	}
-	for _, part := range []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept")} {
+	for _, part := range []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept"), r.Header.Get("Accept-Encoding")} {
 		h.Write([]byte{0})
 		io.WriteString(h, part)
 	}

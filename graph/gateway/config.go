@@ -39,6 +39,7 @@ type Config struct {
 	MaxBodyBytes         int64
 	RedisURL             string
 	CoalesceRequests     bool
+	CompressResponses    bool
 	MaxComplexity        int
 	MaxDepth             int
 	MaxAliases           int
@@ -75,6 +76,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxBodyBytes:         int64(p.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
 		RedisURL:             p.redisURL("REDIS_URL"),
 		CoalesceRequests:     p.boolean("COALESCE_REQUESTS", true),
+		CompressResponses:    p.boolean("COMPRESS_RESPONSES", true),
 		MaxComplexity:        p.integer("MAX_COMPLEXITY", 1000, 0, 1<<30),
 		MaxDepth:             p.integer("MAX_DEPTH", 10, 0, 1000),
 		MaxAliases:           p.integer("MAX_ALIASES", 30, 0, 10000),

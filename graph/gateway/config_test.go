@@ -33,6 +33,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxBodyBytes:         1 << 20,
 		CacheMaxEntries:      10000,
 		CoalesceRequests:     true,
+		CompressResponses:    true,
 		MaxComplexity:        1000,
 		MaxDepth:             10,
 		MaxAliases:           30,

@@ -71,6 +71,7 @@ var configVarTable = []configVar{
 	{name: "MAX_BODY_BYTES", kind: kindInt, min: 1, max: 1 << 30, field: func(c Config) any { return int(c.MaxBodyBytes) }},
 	{name: "REDIS_URL", kind: kindRedisURL, field: func(c Config) any { return c.RedisURL }},
 	{name: "COALESCE_REQUESTS", kind: kindBool, field: func(c Config) any { return c.CoalesceRequests }},
+	{name: "COMPRESS_RESPONSES", kind: kindBool, field: func(c Config) any { return c.CompressResponses }},
 	{name: "MAX_COMPLEXITY", kind: kindInt, min: 0, max: 1 << 30, field: func(c Config) any { return c.MaxComplexity }},
 	{name: "MAX_DEPTH", kind: kindInt, min: 0, max: 1000, field: func(c Config) any { return c.MaxDepth }},
 	{name: "MAX_ALIASES", kind: kindInt, min: 0, max: 10000, field: func(c Config) any { return c.MaxAliases }},

@@ -65,7 +65,11 @@ func New(cfg Config, deps Deps) *Gateway {
 	})
 
 	gql := newGraphQLHandler(cfg, deps, m)
-	var executor http.Handler = graphQLOverHTTP(gql)
+	compress := func(h http.Handler) http.Handler { return h }
+	if cfg.CompressResponses {
+		compress = compressor()
+	}
+	executor := compress(graphQLOverHTTP(gql))
 	if cfg.CoalesceRequests {
 		executor = newRequestCoalescer(deps.Registry).middleware(executor)
 	}
@@ -85,7 +89,7 @@ func New(cfg Config, deps Deps) *Gateway {
 		g.mux.Handle(method+" /query", logged)
 	}
 	if cfg.Playground {
-		page := playground.Handler("/query")
+		page := compress(playground.Handler("/query"))
 		g.mux.Handle("GET /{$}", page)
 		g.mux.Handle("GET /graphiql/", page)
 	}
