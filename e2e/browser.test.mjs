@@ -56,7 +56,10 @@ test('GraphiQL runs the default query using the gateway only', { timeout: 60_000
       assert.equal(resp.status(), 200, 'GET /');
       assert.match(resp.headers()['content-security-policy'] ?? '', /script-src 'self'/);
 
+      const answer = page.waitForResponse((r) => new URL(r.url()).pathname === '/query' && r.request().method() === 'POST');
       await page.locator('.graphiql-execute-button').click();
+      // The browser accepts compressed answers, and gets one.
+      assert.match((await answer).headers()['content-encoding'] ?? '(none)', /^(zstd|gzip)$/);
       const result = page.locator('.result-window');
       // Any non-empty name: the gateway's data is not fixed ("Kevin v3", ...).
       await result.getByText(/"name": "[^"]+"/).first().waitFor({ timeout: 15_000 });
