@@ -23,9 +23,11 @@ import (
 	"embed"
 	"encoding/hex"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
+	"sync"
 	"time"
 )
 
@@ -69,9 +71,11 @@ var contentTypes = map[string]string{
 	".css": "text/css; charset=utf-8",
 }
 
-// asset is one embedded file, ready to serve.
+// asset is one file to serve: the page, rendered, or an embedded file,
+// read from the binary on every request rather than copied to the heap.
 type asset struct {
-	body        []byte
+	body        []byte // the page
+	file        string // or the embedded file's path
 	contentType string
 	etag        string
 }
@@ -80,7 +84,17 @@ type asset struct {
 // assets), pointing at endpoint (e.g. "/query"). The endpoint must be on the
 // same origin as the page, because the CSP allows connect-src 'self' only; a
 // relative URL is resolved against the page's URL.
+//
+// Its routes are built on the first request: naming the assets hashes 1.5 MB
+// of them, memory that a gateway whose playground nobody opens never needs.
 func Handler(endpoint string) http.Handler {
+	routes := sync.OnceValue(func() http.Handler { return newRoutes(endpoint) })
+	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		routes().ServeHTTP(w, r)
+	}))
+}
+
+func newRoutes(endpoint string) http.Handler {
 	assets, version := loadAssets()
 	prefix := "graphiql/" + version
 
@@ -104,11 +118,11 @@ func Handler(endpoint string) http.Handler {
 		}
 		serve(w, r, a, "public, max-age=31536000, immutable")
 	})
-	return securityHeaders(mux)
+	return mux
 }
 
-// loadAssets reads every embedded asset and names the set by a hash of all
-// their paths and contents.
+// loadAssets names every embedded asset's type and ETag, and the set by a
+// hash of all their paths and contents.
 func loadAssets() (map[string]asset, string) {
 	assets := map[string]asset{}
 	sum := sha256.New()
@@ -116,18 +130,22 @@ func loadAssets() (map[string]asset, string) {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		body, err := assetFiles.ReadFile(p)
+		f, err := assetFiles.Open(p)
 		if err != nil {
+			return err
+		}
+		defer f.Close()
+		one := sha256.New()
+		name := p[len("assets/"):]
+		sum.Write([]byte(name + "\x00"))
+		if _, err := io.Copy(io.MultiWriter(sum, one), f); err != nil {
 			return err
 		}
 		ct, ok := contentTypes[path.Ext(p)]
 		if !ok {
 			ct = "text/plain; charset=utf-8" // VERSIONS and the licenses
 		}
-		name := p[len("assets/"):]
-		assets[name] = asset{body: body, contentType: ct, etag: etagOf(body)}
-		sum.Write([]byte(name + "\x00"))
-		sum.Write(body)
+		assets[name] = asset{file: p, contentType: ct, etag: etagFromSum(one.Sum(nil))}
 		return nil
 	})
 	if err != nil {
@@ -138,17 +156,29 @@ func loadAssets() (map[string]asset, string) {
 
 func etagOf(b []byte) string {
 	s := sha256.Sum256(b)
-	return `"` + hex.EncodeToString(s[:8]) + `"`
+	return etagFromSum(s[:])
 }
+
+func etagFromSum(sum []byte) string { return `"` + hex.EncodeToString(sum[:8]) + `"` }
 
 // serve writes a with its headers; http.ServeContent answers HEAD, Range and
 // If-None-Match (304) from the ETag set here.
 func serve(w http.ResponseWriter, r *http.Request, a asset, cacheControl string) {
+	content := io.ReadSeeker(bytes.NewReader(a.body))
+	if a.file != "" {
+		f, err := assetFiles.Open(a.file)
+		if err != nil {
+			http.Error(w, "asset unreadable", http.StatusInternalServerError) // cannot happen with go:embed
+			return
+		}
+		defer f.Close()
+		content = f.(io.ReadSeeker) // embed's files seek
+	}
 	h := w.Header()
 	h.Set("Content-Type", a.contentType)
 	h.Set("Cache-Control", cacheControl)
 	h.Set("ETag", a.etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	http.ServeContent(w, r, "", time.Time{}, content)
 }
 
 // securityHeaders sets the CSP and friends on every response, 404s included.
