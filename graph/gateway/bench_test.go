@@ -88,6 +88,9 @@ func benchServerQuery(b *testing.B, body string, vars map[string]string) {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", bytes.NewReader([]byte(body)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer bench-token")
+			// As wrk in the peer harness: uncompressed (Go's client would
+			// ask for gzip otherwise).
+			req.Header.Set("Accept-Encoding", "identity")
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)

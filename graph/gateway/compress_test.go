@@ -116,8 +116,11 @@ func TestCoalescedRequestsEachGetTheEncodingTheyAccept(t *testing.T) {
 		wg.Go(func() { answers[i] = e.postEncoded(context.Background(), accept) })
 	}
 	<-arrived
+	// All six in flight, and the three executions (one per encoding) all
+	// waiting on the one upstream call.
 	require.Eventually(t, func() bool {
-		return e.metric("gateway_http_requests_in_flight") == "gateway_http_requests_in_flight 6"
+		return e.metric("gateway_http_requests_in_flight") == "gateway_http_requests_in_flight 6" &&
+			e.metric("gateway_upstream_coalesced_total") == "gateway_upstream_coalesced_total 2"
 	}, 5*time.Second, time.Millisecond)
 	close(release)
 	wg.Wait()

@@ -81,10 +81,11 @@ func TestPageHeaders(t *testing.T) {
 		t.Fatalf("GET / = %d, want 200", resp.StatusCode)
 	}
 	want := map[string]string{
-		"Content-Type":           "text/html; charset=utf-8",
-		"X-Content-Type-Options": "nosniff",
-		"Referrer-Policy":        "no-referrer",
-		"Cache-Control":          "no-cache",
+		"Content-Type":               "text/html; charset=utf-8",
+		"X-Content-Type-Options":     "nosniff",
+		"Referrer-Policy":            "no-referrer",
+		"Cross-Origin-Opener-Policy": "same-origin",
+		"Cache-Control":              "no-cache",
 	}
 	for k, v := range want {
 		if got := resp.Header.Get(k); got != v {
