@@ -26,13 +26,14 @@ import (
 type requestCoalescer struct {
 	group     singleflight.Group
 	coalesced prometheus.Counter
+	answers   *answerCache // nil without a page cache
 }
 
-func newRequestCoalescer(reg prometheus.Registerer) *requestCoalescer {
+func newRequestCoalescer(reg prometheus.Registerer, answers *answerCache) *requestCoalescer {
 	c := &requestCoalescer{coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gateway_graphql_coalesced_requests_total",
 		Help: "GraphQL requests answered by sharing an identical request's execution.",
-	})}
+	}), answers: answers}
 	reg.MustRegister(c.coalesced)
 	return c
 }
@@ -58,6 +59,10 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			body = own.body
 		}
 		key := requestKey(r, body)
+		if shared, ok := c.answers.get(key); ok {
+			c.write(w, own, shared)
+			return
+		}
 		executed := false // set by the execution, read after its result arrived
 		ch := c.group.DoChan(key, func() (any, error) {
 			executed = true
@@ -69,7 +74,9 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			req := r.WithContext(ctx)
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			serveRecovered(next, rec, req)
-			return &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), record: rec.record}, nil
+			shared := &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), record: rec.record}
+			c.answers.add(key, shared)
+			return shared, nil
 		})
 		select {
 		case <-r.Context().Done():
@@ -78,20 +85,25 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			if !executed {
 				c.coalesced.Inc()
 			}
-			shared := res.Val.(*sharedResponse)
-			if own != nil {
-				own.operation, own.graphql, own.codes = shared.record.operation, shared.record.graphql, shared.record.codes
-			}
-			h := w.Header()
-			for k, v := range shared.header {
-				h[k] = v
-			}
-			// A known length spares net/http the chunked encoding.
-			h["Content-Length"] = []string{strconv.Itoa(len(shared.body))}
-			w.WriteHeader(shared.status)
-			_, _ = w.Write(shared.body)
+			c.write(w, own, res.Val.(*sharedResponse))
 		}
 	})
+}
+
+// write answers with a shared response, and notes in the request's own
+// record what its log line and metrics report.
+func (c *requestCoalescer) write(w http.ResponseWriter, own *requestRecord, shared *sharedResponse) {
+	if own != nil {
+		own.operation, own.graphql, own.codes = shared.record.operation, shared.record.graphql, shared.record.codes
+	}
+	h := w.Header()
+	for k, v := range shared.header {
+		h[k] = v
+	}
+	// A known length spares net/http the chunked encoding.
+	h["Content-Length"] = []string{strconv.Itoa(len(shared.body))}
+	w.WriteHeader(shared.status)
+	_, _ = w.Write(shared.body)
 }
 
 // requestKey identifies a request by everything its answer depends on: the

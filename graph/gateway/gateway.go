@@ -71,7 +71,8 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	executor := compress(graphQLOverHTTP(gql))
 	if cfg.CoalesceRequests {
-		executor = newRequestCoalescer(deps.Registry).middleware(executor)
+		answers := newAnswerCache(cfg.CacheTTL, cfg.CacheMaxEntries, deps.Registry)
+		executor = newRequestCoalescer(deps.Registry, answers).middleware(executor)
 	}
 	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(executor))
 	if cfg.RateLimitRPS > 0 {

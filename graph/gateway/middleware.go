@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
 )
 
 // limitBody answers 413 for a body over max bytes, and 400 or 415 for
@@ -105,6 +106,8 @@ type requestRecord struct {
 	operation string
 	graphql   bool
 	codes     []string
+	pageAge   time.Duration // how old the oldest upstream page of the answer is
+	stale     bool          // the answer is flagged extensions.stale
 }
 
 type recordKey struct{}
@@ -124,6 +127,10 @@ func recordResponse(ctx context.Context, resp *graphql.Response) {
 			rec.operation = op.OperationName
 		}
 	}
+	if l, err := loader.For(ctx); err == nil {
+		rec.pageAge = l.Oldest()
+	}
+	rec.stale = resp.Extensions["stale"] == true
 	for _, e := range resp.Errors {
 		if code, ok := e.Extensions["code"].(string); ok {
 			rec.codes = append(rec.codes, code)

@@ -55,7 +55,8 @@ type Loaders struct {
 	fetch FetchFunc
 	opts  Options
 
-	flaggedStale atomic.Bool // extensions.stale is registered once per response
+	flaggedStale atomic.Bool  // extensions.stale is registered once per response
+	oldest       atomic.Int64 // the age of the oldest page fetched, in ns
 }
 
 // New returns fresh loaders for one operation.
@@ -81,6 +82,11 @@ func (l *Loaders) Page(ctx context.Context, key PageKey) (upstream.Page, error) 
 	}
 	return page, err
 }
+
+// Oldest is how long ago the oldest page this operation used was fetched
+// from the upstream (0 when every page was fetched for it): an answer built
+// from these pages is that old.
+func (l *Loaders) Oldest() time.Duration { return time.Duration(l.oldest.Load()) }
 
 // Customer returns the customer with this id, nil when the list has no
 // such customer, or ErrScanLimit when the scan gave up first.
@@ -108,6 +114,12 @@ func (l *Loaders) loadPages(ctx context.Context, keys []PageKey) []*dataloader.R
 	for i, k := range keys {
 		wg.Go(func() {
 			page, err := l.fetch(ctx, k.Token, k.Page, k.Sort)
+			for age := int64(page.Age); ; {
+				seen := l.oldest.Load()
+				if age <= seen || l.oldest.CompareAndSwap(seen, age) {
+					break
+				}
+			}
 			results[i] = &dataloader.Result[upstream.Page]{Data: page, Error: err}
 		})
 	}
