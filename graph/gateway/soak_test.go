@@ -81,22 +81,23 @@ func TestSoakUnderUpstreamFaults(t *testing.T) {
 	// Not parallel: the goroutine and heap measurements need the process
 	// to themselves (parallel tests are paused while these run).
 	t.Run("breaker and concurrency bound", func(t *testing.T) {
-		soak(t, duration/2, resilience...)
+		soak(t, duration/2, "", resilience...)
 	})
 	t.Run("with cache and stale-if-error", func(t *testing.T) {
-		soak(t, duration/2, append(resilience,
+		soak(t, duration/2, "250ms", append(resilience,
 			upstream.WithCache(upstream.NewMemoryCache(1000), 250*time.Millisecond, 5*time.Second))...)
 	})
 }
 
 // soak runs the load for duration against a gateway whose upstream client
 // has opts, then checks and logs what it saw.
-func soak(t *testing.T, duration time.Duration, opts ...upstream.Option) {
+func soak(t *testing.T, duration time.Duration, cacheTTL string, opts ...upstream.Option) {
 	baseline := goleak.IgnoreCurrent()
 	// Production backoff, and logs at warn so that a long run does not pile
 	// up debug lines in memory.
 	opts = append(opts, upstream.WithBackoff(100*time.Millisecond, 2*time.Second))
-	e := newEnvWith(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms", "UPSTREAM_RETRIES": "2", "LOG_LEVEL": "warn"}, opts)
+	e := newEnvWith(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms", "UPSTREAM_RETRIES": "2", "LOG_LEVEL": "warn",
+		"CACHE_TTL": cacheTTL}, opts) // CACHE_TTL turns the answer cache on; the page cache is in opts
 	e.up.SetFault(upstreamtest.Chain(
 		upstreamtest.Ratio(0.10, upstreamtest.Status(503), 1),
 		upstreamtest.Ratio(0.02, upstreamtest.Stall(300*time.Millisecond), 2),
@@ -154,6 +155,9 @@ func soak(t *testing.T, duration time.Duration, opts ...upstream.Option) {
 		metric("gateway_upstream_cache_requests_total", "result", "miss"),
 		metric("gateway_upstream_cache_requests_total", "result", "stale"),
 		metric("gateway_upstream_circuit_transitions_total", "to", "open"))
+	t.Logf("answer cache hit/miss %.0f/%.0f",
+		metric("gateway_graphql_answer_cache_requests_total", "result", "hit"),
+		metric("gateway_graphql_answer_cache_requests_total", "result", "miss"))
 	t.Logf("heap in use after GC: %.1f MiB at 1/3, %.1f MiB at the end", mib(heapMid), mib(heapEnd))
 
 	assert.Zero(t, stats.status5xx, "gateway answers with HTTP 5xx")
