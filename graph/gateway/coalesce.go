@@ -108,7 +108,8 @@ func (c *requestCoalescer) write(w http.ResponseWriter, own *requestRecord, shar
 
 // requestKey identifies a request by everything its answer depends on: the
 // credential (or why there is none), the method, the query string, the
-// body and the accepted media types and encodings. It is a hash, so a key holds no token.
+// body and the accepted media types and encodings. It is a hash, so a key
+// holds no token.
 func requestKey(r *http.Request, body []byte) string {
 	h := sha256.New()
 	token, err := auth.Token(r.Context())

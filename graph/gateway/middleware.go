@@ -24,9 +24,12 @@ import (
 // is read here once, so the size check holds for chunked uploads too.
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query(); r.Method == http.MethodGet && q.Get("query") == "" && q.Get("extensions") == "" {
-			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
-			return
+		if r.Method == http.MethodGet {
+			// Parsed only for GET: a POST carries its query in the body.
+			if q := r.URL.Query(); q.Get("query") == "" && q.Get("extensions") == "" {
+				writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
+				return
+			}
 		}
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
