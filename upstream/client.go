@@ -254,7 +254,13 @@ func cleanBaseURL(raw string) (string, error) {
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return "", fmt.Errorf("upstream: invalid base URL %q: no query or fragment allowed", u.Redacted())
 	}
-	return strings.TrimRight(u.String(), "/"), nil
+	out := strings.TrimRight(u.String(), "/")
+	// Some URLs parse but do not print back as one (a zone of invalid
+	// UTF-8 in an IPv6 host): every request built on them would fail.
+	if _, err := url.Parse(out); err != nil {
+		return "", errors.New("upstream: invalid base URL: not a URL")
+	}
+	return out, nil
 }
 
 // newTransport is tuned for many concurrent calls to the one upstream host:
