@@ -24,6 +24,7 @@ targets=(
   "./graph/ FuzzPageArgs"
   "./graph/auth/ FuzzBearerHeader"
   "./graph/gateway/ FuzzConfigVariable"
+  "./graph/gateway/ FuzzDocumentLimits"
 )
 # Every fuzz target of the module is listed above.
 listed=" ${targets[*]} "

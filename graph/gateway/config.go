@@ -43,6 +43,10 @@ type Config struct {
 	MaxComplexity        int
 	MaxDepth             int
 	MaxAliases           int
+	MaxTokens            int
+	MaxFields            int
+	MaxFragments         int
+	MaxDirectives        int
 	TrustedDocuments     *TrustedDocuments
 	RateLimitRPS         float64
 	RateLimitBurst       int
@@ -80,6 +84,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxComplexity:        p.integer("MAX_COMPLEXITY", 1000, 0, 1<<30),
 		MaxDepth:             p.integer("MAX_DEPTH", 10, 0, 1000),
 		MaxAliases:           p.integer("MAX_ALIASES", 30, 0, 10000),
+		MaxTokens:            p.integer("MAX_TOKENS", 15000, 0, 1<<24),
+		MaxFields:            p.integer("MAX_FIELDS", 1000, 0, 1<<24),
+		MaxFragments:         p.integer("MAX_FRAGMENTS", 200, 0, 1<<24),
+		MaxDirectives:        p.integer("MAX_DIRECTIVES", 50, 0, 1<<24),
 		TrustedDocuments:     p.trustedDocuments("TRUSTED_DOCUMENTS"),
 		RateLimitRPS:         p.float("RATE_LIMIT_RPS", 0),
 		RateLimitBurst:       p.integer("RATE_LIMIT_BURST", 0, 0, 1<<20),

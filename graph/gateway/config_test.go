@@ -37,6 +37,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxComplexity:        1000,
 		MaxDepth:             10,
 		MaxAliases:           30,
+		MaxTokens:            15000,
+		MaxFields:            1000,
+		MaxFragments:         200,
+		MaxDirectives:        50,
 	}, cfg)
 }
 

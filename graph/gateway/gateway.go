@@ -127,7 +127,9 @@ func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	validated := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(validated)
+	srv.SetParserTokenLimit(cfg.MaxTokens)
 	// gqlgen's Introspection extension also enables _service; the switch
 	// for clients is noIntrospection.
 	srv.Use(extension.Introspection{})
@@ -143,9 +145,15 @@ func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 		}
 		srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
 	}
-	srv.Use(shapeLimits{maxDepth: cfg.MaxDepth, maxAliases: cfg.MaxAliases})
+	// After the persisted-query extensions: a hash is checked as the
+	// document it stands for.
+	limits := newDocumentLimits(maxima{
+		tokens: cfg.MaxTokens, fields: cfg.MaxFields, fragments: cfg.MaxFragments,
+		directives: cfg.MaxDirectives, depth: cfg.MaxDepth, aliases: cfg.MaxAliases,
+	}, validated, deps.Registry)
+	srv.Use(limits)
 	if cfg.MaxComplexity > 0 {
-		srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+		srv.Use(&complexityLimit{max: cfg.MaxComplexity, refused: limits.refused})
 	}
 	srv.SetErrorPresenter(graph.NewErrorPresenter(deps.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
