@@ -75,12 +75,12 @@ var configVarTable = []configVar{
 	{name: "MAX_COMPLEXITY", kind: kindInt, min: 0, max: 1 << 30, field: func(c Config) any { return c.MaxComplexity }},
 	{name: "MAX_DEPTH", kind: kindInt, min: 0, max: 1000, field: func(c Config) any { return c.MaxDepth }},
 	{name: "MAX_ALIASES", kind: kindInt, min: 0, max: 10000, field: func(c Config) any { return c.MaxAliases }},
+	{name: "RATE_LIMIT_RPS", kind: kindFloat, field: func(c Config) any { return c.RateLimitRPS }},
+	{name: "RATE_LIMIT_BURST", kind: kindInt, min: 0, max: 1 << 20, field: func(c Config) any { return c.RateLimitBurst }},
 	{name: "MAX_TOKENS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxTokens }},
 	{name: "MAX_FIELDS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxFields }},
 	{name: "MAX_FRAGMENTS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxFragments }},
 	{name: "MAX_DIRECTIVES", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxDirectives }},
-	{name: "RATE_LIMIT_RPS", kind: kindFloat, field: func(c Config) any { return c.RateLimitRPS }},
-	{name: "RATE_LIMIT_BURST", kind: kindInt, min: 0, max: 1 << 20, field: func(c Config) any { return c.RateLimitBurst }},
 }
 
 // notFuzzed are variables LoadConfig reads that FuzzConfigVariable leaves

@@ -150,18 +150,30 @@ func TestHostileDocumentsAreRefusedCheaply(t *testing.T) {
 	assert.Zero(t, e.up.Calls(), "no hostile document reaches the upstream")
 }
 
-func TestBatchedBodiesAreRefusedCheaply(t *testing.T) {
+func TestHostileBodiesAreRefusedCheaply(t *testing.T) {
 	e := newEnv(t, map[string]string{"LOG_LEVEL": "warn"})
-	one := `{"query": "` + fanOut(30) + `"},`
-	one = strings.ReplaceAll(one, "\n", " ")
-	body := "[" + strings.Repeat(one, (1<<20)/len(one)-1) + `{"query": "{ __typename }"}]`
-	before := cpuTime(t)
-	resp, err := e.gw.Client().Post(e.gw.URL+"/query", "application/json", strings.NewReader(body))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	spent := cpuTime(t) - before
-	assert.Equal(t, 400, resp.StatusCode, "batching is not supported: one operation per request")
-	assert.Less(t, spent, hostileCPUBound)
+	one := strings.ReplaceAll(`{"query": "`+fanOut(30)+`"},`, "\n", " ")
+	deep := (1 << 20) / 2
+	for name, body := range map[string]string{
+		// One operation per request: batching is not supported.
+		"a batch of fan-outs": "[" + strings.Repeat(one, (1<<20)/len(one)-1) + `{"query": "{ __typename }"}]`,
+		"variables nested half a million deep": `{"query": "{ __typename }", "variables": {"v": ` +
+			strings.Repeat("[", deep-40) + strings.Repeat("]", deep-40) + `}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.LessOrEqual(t, len(body), 1<<20)
+			before := cpuTime(t)
+			resp, err := e.gw.Client().Post(e.gw.URL+"/query", "application/json", strings.NewReader(body))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			spent := cpuTime(t) - before
+			var answer gqlResponse
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
+			assert.Equal(t, 400, resp.StatusCode)
+			assert.Equal(t, []string{"BAD_REQUEST"}, answer.codes())
+			assert.Less(t, spent, hostileCPUBound)
+		})
+	}
 }
 
 func TestHostileDocumentBehindAPersistedQueryHash(t *testing.T) {
