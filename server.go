@@ -42,8 +42,28 @@ const defaultGCPercent = 300
 // logFlushInterval bounds how late a log line is written.
 const logFlushInterval = 100 * time.Millisecond
 
-// shutdownGrace is how long in-flight requests get to finish on SIGTERM.
-const shutdownGrace = 20 * time.Second
+// readTimeout bounds reading a request, body included.
+const readTimeout = 30 * time.Second
+
+// answerWriteGrace is how long rendering and writing an answer may take
+// once its operation's REQUEST_TIMEOUT has passed.
+const answerWriteGrace = 10 * time.Second
+
+// writeTimeout is the server's WriteTimeout, which runs from the end of a
+// request's headers: reading its body, then its operation's REQUEST_TIMEOUT
+// (which starts once the body is read), then writing the answer. An
+// operation that runs out thus answers with its REQUEST_TIMEOUT error, and
+// the connection is cut only when writing the answer itself stalls.
+func writeTimeout(requestTimeout time.Duration) time.Duration {
+	return readTimeout + requestTimeout + answerWriteGrace
+}
+
+// shutdownGrace is how long in-flight requests get to finish on SIGTERM
+// once the listener is closed: long enough for an operation that has just
+// started to run out its REQUEST_TIMEOUT and write its answer.
+func shutdownGrace(requestTimeout time.Duration) time.Duration {
+	return requestTimeout + answerWriteGrace
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -119,8 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := &http.Server{
 		Handler:           gw,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.UpstreamTimeout*time.Duration(cfg.UpstreamRetries+1) + 30*time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout(cfg.RequestTimeout),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -130,30 +150,88 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("ADDR: %w", err)
 	}
+	// The main server first: it is shut down first, and metrics stay
+	// scrapable while it drains.
+	servers := []listening{{srv, ln}}
+	if cfg.MetricsAddr != "" {
+		metricsLn, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		servers = append(servers, listening{metricsServer(gateway.MetricsHandler(reg), log), metricsLn})
+		log.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
+	}
 	if *demo {
 		fmt.Fprintf(stdout, "demo: GraphiQL on http://%s/ (sample upstream, no key needed)\n", browsable(ln.Addr()))
 	}
 	log.Info("gateway listening", slog.String("addr", ln.Addr().String()),
 		slog.Bool("server_key_mode", cfg.APIKey != ""), slog.Bool("demo", *demo))
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { serveErr <- s.srv.Serve(s.ln) }()
+	}
+	closeAll := func() {
+		for _, s := range servers {
+			s.srv.Close()
+		}
+	}
 	select {
 	case err := <-serveErr:
+		closeAll()
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining in-flight requests")
+	// A second signal ends the process at once, the signals' default.
+	stop()
+	// Unready first, still serving: load balancers need a few probes to
+	// notice before the listener closes. Connections close after their
+	// next answer, so that clients reconnect to other replicas.
+	log.Info("shutting down: unready, still serving", slog.Duration("delay", cfg.ShutdownDelay))
 	gw.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+	srv.SetKeepAlivesEnabled(false)
+	select {
+	case err := <-serveErr:
+		closeAll()
 		return err
+	case <-time.After(cfg.ShutdownDelay):
+	}
+	log.Info("shutting down: listener closed, finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace(cfg.RequestTimeout))
+	defer cancel()
+	for _, s := range servers {
+		if err := s.srv.Shutdown(shutdownCtx); err != nil {
+			closeAll()
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	for range servers {
+		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
+}
+
+// listening is a server and the listener it serves.
+type listening struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// metricsServer serves METRICS_ADDR: scrapes are small and quick, so its
+// timeouts are short.
+func metricsServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // demoEnv is the environment of -demo mode: server-key mode against the

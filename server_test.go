@@ -26,8 +26,18 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// env is an environment of vars alone, except that SHUTDOWN_DELAY is 0
+// unless vars set it: no load balancer watches a test's /readyz.
 func env(vars map[string]string) func(string) string {
-	return func(name string) string { return vars[name] }
+	return func(name string) string {
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		if name == "SHUTDOWN_DELAY" {
+			return "0"
+		}
+		return ""
+	}
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {

@@ -46,7 +46,8 @@ export async function startGateway({ env = {}, name = 'gateway' } = {}) {
   await mkdir(artifactsDir, { recursive: true });
   const log = createWriteStream(join(artifactsDir, `${name}.log`));
   const child = spawn(bin, ['-demo', '-addr', `127.0.0.1:${port}`], {
-    env: { ...process.env, ...env },
+    // No load balancer watches its /readyz: SIGTERM stops it at once.
+    env: { SHUTDOWN_DELAY: '0', ...process.env, ...env },
     // Its own process group, so stop() can end everything it started.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

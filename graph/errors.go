@@ -17,7 +17,8 @@ import (
 )
 
 // The extensions.code values of the contract, plus BAD_REQUEST for an HTTP
-// request that is not a GraphQL request and INTERNAL_SERVER_ERROR for
+// request that is not a GraphQL request, REQUEST_TIMEOUT for an operation
+// that ran out of its REQUEST_TIMEOUT, and INTERNAL_SERVER_ERROR for
 // anything the gateway did not expect (its cause is logged, never shown).
 const (
 	CodeUnauthenticated     = "UNAUTHENTICATED"
@@ -30,7 +31,11 @@ const (
 	CodeScanLimitReached    = "SCAN_LIMIT_REACHED"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
 	CodeBadRequest          = "BAD_REQUEST"
+	CodeRequestTimeout      = "REQUEST_TIMEOUT"
 )
+
+// MessageRequestTimeout is the message of every REQUEST_TIMEOUT error.
+const MessageRequestTimeout = "request deadline exceeded"
 
 // ErrBadInput marks an argument the gateway refuses before any upstream call.
 var ErrBadInput = errors.New("bad user input")
@@ -51,7 +56,11 @@ func codeOf(err error) string {
 		return CodeForbidden
 	case errors.Is(err, upstream.ErrRateLimited):
 		return CodeRateLimited
-	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		// The only deadline above the upstream client's is the request's:
+		// an attempt cut by UPSTREAM_TIMEOUT is not DeadlineExceeded.
+		return CodeRequestTimeout
+	case errors.Is(err, upstream.ErrUnavailable):
 		return CodeUpstreamUnavailable
 	case errors.Is(err, upstream.ErrBadResponse):
 		return CodeUpstreamBadResponse
@@ -65,8 +74,9 @@ func codeOf(err error) string {
 	return ""
 }
 
-// messageOf is what the client reads. Upstream errors carry no token and no
-// URL with credentials (see upstream.Error), so their text may be shown.
+// messageOf is what the client reads. Of an upstream error only its public
+// part: the cause (a network error may name internal hosts and the
+// resolver's address) is logged by the presenter instead.
 func messageOf(err error, code string) string {
 	switch code {
 	case CodeUnauthenticated:
@@ -78,13 +88,12 @@ func messageOf(err error, code string) string {
 		}
 	case CodeInvalidRecord, CodeScanLimitReached, CodeBadUserInput:
 		return err.Error()
+	case CodeRequestTimeout:
+		return MessageRequestTimeout
 	}
 	var upErr *upstream.Error
 	if errors.As(err, &upErr) {
-		return upErr.Error()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "upstream: request deadline exceeded"
+		return upErr.Public()
 	}
 	return err.Error()
 }
@@ -107,6 +116,12 @@ func NewErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr
 		}
 		code := codeOf(err)
+		if code == CodeUpstreamUnavailable && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The request's deadline passed while the upstream was failing
+			// (the upstream client then returns the last failure): the
+			// deadline is what ended it.
+			code = CodeRequestTimeout
+		}
 		if code == "" {
 			if errors.Is(err, context.Canceled) {
 				gqlErr.Message = "request cancelled"
@@ -137,6 +152,10 @@ func NewErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr.Extensions["code"] = code
 		var upErr *upstream.Error
 		if errors.As(err, &upErr) {
+			if upErr.Err != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "upstream error",
+					slog.String("code", code), slog.String("error", upErr.Error()), slog.Any("path", gqlErr.Path))
+			}
 			if upErr.StatusCode != 0 {
 				gqlErr.Extensions["upstreamStatus"] = upErr.StatusCode
 			}

@@ -34,7 +34,7 @@ func TestErrorPresenterCodes(t *testing.T) {
 		"upstream 429":      {upErr(upstream.ErrRateLimited, 429), CodeRateLimited},
 		"upstream 503":      {upErr(upstream.ErrUnavailable, 503), CodeUpstreamUnavailable},
 		"bad response":      {upErr(upstream.ErrBadResponse, 200), CodeUpstreamBadResponse},
-		"deadline":          {context.DeadlineExceeded, CodeUpstreamUnavailable},
+		"deadline":          {context.DeadlineExceeded, CodeRequestTimeout},
 		"cancelled":         {context.Canceled, CodeUpstreamUnavailable},
 		"invalid record":    {upstream.RecordError{Index: 3, Reason: "no _id"}, CodeInvalidRecord},
 		"scan limit":        {loader.ErrScanLimit, CodeScanLimitReached},
@@ -69,6 +69,29 @@ func TestErrorPresenterUpstreamExtensions(t *testing.T) {
 
 	got = present(context.Background(), &upstream.Error{Kind: upstream.ErrUnavailable})
 	assert.Equal(t, map[string]any{"code": CodeUpstreamUnavailable}, got.Extensions, "no answer, no upstreamStatus")
+}
+
+// An upstream failure presented once the request's deadline has passed is
+// REQUEST_TIMEOUT (the deadline ended the retries), keeping the upstream's
+// status; other codes, and failures before the deadline, are left alone.
+func TestErrorPresenterRequestDeadline(t *testing.T) {
+	present := NewErrorPresenter(slog.New(slog.DiscardHandler))
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	unavailable := &upstream.Error{Kind: upstream.ErrUnavailable, StatusCode: 503}
+
+	got := present(expired, unavailable)
+	assert.Equal(t, map[string]any{"code": CodeRequestTimeout, "upstreamStatus": 503}, got.Extensions)
+	assert.Equal(t, MessageRequestTimeout, got.Message)
+
+	got = present(context.Background(), unavailable)
+	assert.Equal(t, CodeUpstreamUnavailable, got.Extensions["code"], "before the deadline")
+
+	got = present(expired, &upstream.Error{Kind: upstream.ErrUnauthorized, StatusCode: 401})
+	assert.Equal(t, CodeUnauthenticated, got.Extensions["code"])
+
+	got = present(context.Background(), &upstream.Error{Kind: upstream.ErrUnavailable, Err: context.DeadlineExceeded})
+	assert.Equal(t, CodeRequestTimeout, got.Extensions["code"], "cut before any attempt ended")
 }
 
 func withCode(err *gqlerror.Error, code string) *gqlerror.Error {

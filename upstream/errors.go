@@ -52,6 +52,17 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Public() + ": " + e.Err.Error()
+	}
+	return e.Public()
+}
+
+// Public is the message a client may read: the kind, the upstream's status
+// and the upstream's own message. It leaves out the cause (Err), which may
+// name internal hosts and resolvers (a failed DNS lookup does) and belongs
+// in logs only.
+func (e *Error) Public() string {
 	var b strings.Builder
 	if e.Kind != nil {
 		b.WriteString(e.Kind.Error())
@@ -67,10 +78,6 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
 	}
 	return b.String()
 }

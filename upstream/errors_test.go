@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -119,6 +120,21 @@ func TestErrorString(t *testing.T) {
 	}
 	if !e.Timeout() {
 		t.Error("Timeout() = false, want true")
+	}
+}
+
+func TestPublicMessageLeavesOutTheCause(t *testing.T) {
+	dns := &net.DNSError{Err: "no such host", Name: "api.internal", Server: "10.255.255.53:53", IsNotFound: true}
+	e := &Error{Kind: ErrUnavailable, Err: &net.OpError{Op: "dial", Net: "tcp", Err: dns}}
+	if got, want := e.Public(), "upstream: unavailable"; got != want {
+		t.Errorf("Public() = %q, want %q", got, want)
+	}
+	if got := e.Error(); !strings.Contains(got, "10.255.255.53") {
+		t.Errorf("Error() = %q, want the cause for the logs", got)
+	}
+	e = &Error{Kind: ErrUnavailable, StatusCode: 503, Message: "Maintenance", Err: errors.New("detail")}
+	if got, want := e.Public(), "upstream: unavailable (HTTP 503): Maintenance"; got != want {
+		t.Errorf("Public() = %q, want %q", got, want)
 	}
 }
 

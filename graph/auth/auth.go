@@ -69,6 +69,10 @@ type ctxKey struct{}
 type result struct {
 	token upstream.Token
 	err   error
+	// client is the SHA-256 of the access token the gateway verified
+	// itself; zero when it verified none.
+	client   [sha256.Size]byte
+	verified bool
 }
 
 // Middleware records the request's credential (or why there is none) in
@@ -94,22 +98,25 @@ func (a *Authenticator) resolve(header string) result {
 	case err != nil:
 		return result{err: err}
 	case a.allowAnon && len(a.tokenHashes) == 0:
+		// Any token gets in, so a token says nothing about who the client is.
 		return result{token: a.serverKey}
-	case a.known(presented):
-		return result{token: a.serverKey}
+	}
+	if h, ok := a.known(presented); ok {
+		return result{token: a.serverKey, client: h, verified: true}
 	}
 	return result{err: ErrInvalidToken}
 }
 
 // known compares in constant time against every configured token, so the
-// time taken says nothing about how close a guess was.
-func (a *Authenticator) known(presented string) bool {
+// time taken says nothing about how close a guess was. It returns the
+// presented token's hash.
+func (a *Authenticator) known(presented string) ([sha256.Size]byte, bool) {
 	h := sha256.Sum256([]byte(presented))
 	found := 0
 	for i := range a.tokenHashes {
 		found |= subtle.ConstantTimeCompare(h[:], a.tokenHashes[i][:])
 	}
-	return found == 1
+	return h, found == 1
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header.
@@ -155,6 +162,16 @@ func Token(ctx context.Context) (upstream.Token, error) {
 		return "", ErrNoToken
 	}
 	return res.token, res.err
+}
+
+// VerifiedClient says who the request is when the gateway verified its
+// credential itself: in server-key mode, the SHA-256 of the configured access
+// token it presented, for per-client limits. ok is false for everyone else:
+// pass-through requests (the upstream decides), requests without a token,
+// and tokens let in only because unauthenticated access is allowed.
+func VerifiedClient(ctx context.Context) (id [sha256.Size]byte, ok bool) {
+	res, _ := ctx.Value(ctxKey{}).(result)
+	return res.client, res.verified
 }
 
 // WithToken returns a context carrying token as the request's credential,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,11 +18,14 @@ import (
 // README's configuration table).
 type Config struct {
 	Addr                 string
+	MetricsAddr          string
+	ShutdownDelay        time.Duration
 	BaseURL              string
 	APIKey               string
 	AccessTokens         []string
 	AllowUnauthenticated bool
 	UpstreamTimeout      time.Duration
+	RequestTimeout       time.Duration
 	UpstreamRetries      int
 	UpstreamRetryMaxWait time.Duration
 	UpstreamConcurrency  int
@@ -50,6 +54,7 @@ type Config struct {
 	TrustedDocuments     *TrustedDocuments
 	RateLimitRPS         float64
 	RateLimitBurst       int
+	TrustedProxies       []netip.Prefix
 }
 
 // LoadConfig reads the configuration through getenv. Every bad value is
@@ -58,11 +63,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	cfg := Config{
 		Addr:                 p.str("ADDR", ":8080"),
+		MetricsAddr:          p.str("METRICS_ADDR", ""),
+		ShutdownDelay:        p.duration("SHUTDOWN_DELAY", 5*time.Second, false),
 		BaseURL:              p.baseURL("BOTPENGUIN_BASE_URL", "https://api.v7.botpenguin.com"),
 		APIKey:               p.secret("BOTPENGUIN_API_KEY"),
 		AccessTokens:         p.tokens("GATEWAY_ACCESS_TOKENS"),
 		AllowUnauthenticated: p.boolean("ALLOW_UNAUTHENTICATED", false),
 		UpstreamTimeout:      p.duration("UPSTREAM_TIMEOUT", 10*time.Second, true),
+		RequestTimeout:       p.duration("REQUEST_TIMEOUT", 30*time.Second, true),
 		UpstreamRetries:      p.integer("UPSTREAM_RETRIES", 2, 0, 10),
 		UpstreamRetryMaxWait: p.duration("UPSTREAM_RETRY_MAX_WAIT", 2*time.Second, false),
 		UpstreamConcurrency:  p.integer("UPSTREAM_MAX_CONCURRENCY", 64, 0, 100000),
@@ -91,6 +99,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TrustedDocuments:     p.trustedDocuments("TRUSTED_DOCUMENTS"),
 		RateLimitRPS:         p.float("RATE_LIMIT_RPS", 0),
 		RateLimitBurst:       p.integer("RATE_LIMIT_BURST", 0, 0, 1<<20),
+		TrustedProxies:       p.prefixes("TRUSTED_PROXIES"),
 	}
 	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
 		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
@@ -266,6 +275,45 @@ func (p *parser) origins(name string) []string {
 		p.fail(name, "entries must be origins such as https://app.example.com, got %s", strings.Join(bad, ", "))
 	}
 	return out
+}
+
+// prefixes reads IP addresses and CIDR prefixes.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	var bad []string
+	for _, entry := range p.list(name) {
+		prefix, ok := parsePrefix(entry)
+		if !ok {
+			bad = append(bad, strconv.Quote(entry))
+			continue
+		}
+		out = append(out, prefix)
+	}
+	if len(bad) > 0 {
+		p.fail(name, "entries must be IP addresses or CIDR prefixes such as 10.0.0.0/8, got %s", strings.Join(bad, ", "))
+	}
+	return out
+}
+
+// parsePrefix reads "10.0.0.1" (a prefix of its full length) or
+// "10.0.0.0/8". IPv4 written as IPv6 (::ffff:10.0.0.1) is read as IPv4, as
+// client addresses are; an IPv6 zone is refused, as it names no network.
+func parsePrefix(entry string) (netip.Prefix, bool) {
+	if addr, err := netip.ParseAddr(entry); err == nil {
+		if addr.Zone() != "" {
+			return netip.Prefix{}, false
+		}
+		addr = addr.Unmap()
+		return netip.PrefixFrom(addr, addr.BitLen()), true
+	}
+	prefix, err := netip.ParsePrefix(entry)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
+		prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+	}
+	return prefix.Masked(), true
 }
 
 // redisURL checks the shape only; reaching Redis is never a start-up

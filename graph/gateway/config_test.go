@@ -19,8 +19,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Config{
 		Addr:                 ":8080",
+		ShutdownDelay:        5 * time.Second,
 		BaseURL:              "https://api.v7.botpenguin.com",
 		UpstreamTimeout:      10 * time.Second,
+		RequestTimeout:       30 * time.Second,
 		UpstreamRetries:      2,
 		UpstreamRetryMaxWait: 2 * time.Second,
 		UpstreamConcurrency:  64,
@@ -52,6 +54,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"GATEWAY_ACCESS_TOKENS":   " a, b ,,c ",
 		"ALLOW_UNAUTHENTICATED":   "FALSE",
 		"UPSTREAM_TIMEOUT":        "1500ms",
+		"REQUEST_TIMEOUT":         "45s",
 		"UPSTREAM_RETRIES":        "0",
 		"UPSTREAM_RETRY_MAX_WAIT": "0s",
 		"CACHE_TTL":               "30s",
@@ -72,6 +75,7 @@ func TestLoadConfigValues(t *testing.T) {
 	assert.Equal(t, "http://proxy.internal:8080/botpenguin", cfg.BaseURL)
 	assert.Equal(t, []string{"a", "b", "c"}, cfg.AccessTokens)
 	assert.Equal(t, 1500*time.Millisecond, cfg.UpstreamTimeout)
+	assert.Equal(t, 45*time.Second, cfg.RequestTimeout)
 	assert.Equal(t, 0, cfg.UpstreamRetries)
 	assert.Equal(t, 30*time.Second, cfg.CacheTTL)
 	assert.Equal(t, 5*time.Minute, cfg.CacheStaleIfError)
@@ -87,6 +91,7 @@ func TestLoadConfigValues(t *testing.T) {
 func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	for value, vars := range map[string]map[string]string{
 		"UPSTREAM_TIMEOUT":          {"UPSTREAM_TIMEOUT": "10"},
+		"REQUEST_TIMEOUT":           {"REQUEST_TIMEOUT": "0s"},
 		"UPSTREAM_RETRY_MAX_WAIT":   {"UPSTREAM_RETRY_MAX_WAIT": "-1s"},
 		"UPSTREAM_BREAKER_COOLDOWN": {"UPSTREAM_BREAKER_COOLDOWN": "0s"},
 		"CACHE_TTL":                 {"CACHE_TTL": "soon"},

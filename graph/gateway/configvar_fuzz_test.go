@@ -3,6 +3,7 @@ package gateway
 import (
 	"log/slog"
 	"math"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -29,6 +30,7 @@ const (
 	kindOrigins
 	kindLevel
 	kindRedisURL
+	kindPrefixes
 )
 
 // configVar is one variable LoadConfig reads: how, within which bounds,
@@ -77,6 +79,10 @@ var configVarTable = []configVar{
 	{name: "MAX_ALIASES", kind: kindInt, min: 0, max: 10000, field: func(c Config) any { return c.MaxAliases }},
 	{name: "RATE_LIMIT_RPS", kind: kindFloat, field: func(c Config) any { return c.RateLimitRPS }},
 	{name: "RATE_LIMIT_BURST", kind: kindInt, min: 0, max: 1 << 20, field: func(c Config) any { return c.RateLimitBurst }},
+	{name: "TRUSTED_PROXIES", kind: kindPrefixes, field: func(c Config) any { return c.TrustedProxies }},
+	{name: "METRICS_ADDR", kind: kindString, field: func(c Config) any { return c.MetricsAddr }},
+	{name: "SHUTDOWN_DELAY", kind: kindDuration, field: func(c Config) any { return c.ShutdownDelay }},
+	{name: "REQUEST_TIMEOUT", kind: kindPositiveDuration, field: func(c Config) any { return c.RequestTimeout }},
 	{name: "MAX_TOKENS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxTokens }},
 	{name: "MAX_FIELDS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxFields }},
 	{name: "MAX_FRAGMENTS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxFragments }},
@@ -151,6 +157,8 @@ func FuzzConfigVariable(f *testing.F) {
 		{"RATE_LIMIT_RPS", "NaN"},
 		{"RATE_LIMIT_RPS", "1e400"},
 		{"RATE_LIMIT_RPS", "0.5"},
+		{"TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7, ::ffff:172.16.0.0/108"},
+		{"TRUSTED_PROXIES", "fe80::1%eth0"},
 		{"PLAYGROUND", " false\t"},
 		{"MAX_DEPTH", "\n"},
 	} {
@@ -365,6 +373,24 @@ func checkAccepted(t *testing.T, v configVar, value string, got any) {
 		for _, tok := range got.([]string) {
 			if tok == "" || len(tok) > 4096 || strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
 				fail("an access token no client can present: " + strconv.Quote(tok))
+			}
+		}
+	case kindPrefixes:
+		// Every entry is kept, as a network that a client address (IPv4
+		// never written as IPv6) can be in.
+		var entries int
+		for _, e := range strings.Split(value, ",") {
+			if strings.TrimSpace(e) != "" {
+				entries++
+			}
+		}
+		prefixes := got.([]netip.Prefix)
+		if len(prefixes) != entries {
+			fail("entries dropped")
+		}
+		for _, p := range prefixes {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+				fail("not a network: " + p.String())
 			}
 		}
 	}

@@ -45,10 +45,17 @@ func newEnv(t *testing.T, vars map[string]string, upOpts ...upstreamtest.Option)
 // are at debug unless vars sets LOG_LEVEL.
 func newEnvWith(t *testing.T, vars map[string]string, clientOpts []upstream.Option, upOpts ...upstreamtest.Option) *env {
 	t.Helper()
+	return newEnvClock(t, vars, clientOpts, nil, upOpts...)
+}
+
+// newEnvClock is newEnvWith with the gateway's clock (Deps.Now); nil is
+// time.Now.
+func newEnvClock(t *testing.T, vars map[string]string, clientOpts []upstream.Option, now func() time.Time, upOpts ...upstreamtest.Option) *env {
+	t.Helper()
 	up := upstreamtest.NewServer(upOpts...)
 	t.Cleanup(up.Close)
 	getenv := func(name string) string {
-		if name == "BOTPENGUIN_BASE_URL" {
+		if name == "BOTPENGUIN_BASE_URL" && vars[name] == "" { // vars may point elsewhere
 			return up.URL
 		}
 		return vars[name]
@@ -71,7 +78,7 @@ func newEnvWith(t *testing.T, vars map[string]string, clientOpts []upstream.Opti
 		upstream.WithLogger(log),
 	}, clientOpts...)...)
 	require.NoError(t, err)
-	gw := httptest.NewServer(gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers}))
+	gw := httptest.NewServer(gateway.New(cfg, gateway.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers, Now: now}))
 	t.Cleanup(gw.Close)
 	e := &env{t: t, up: up, gw: gw, logs: logs, reg: reg}
 	t.Cleanup(e.assertNoSecrets)

@@ -37,6 +37,8 @@ type Deps struct {
 	APQCache graphql.Cache[string]
 	// TracerProvider records spans; nil records none.
 	TracerProvider trace.TracerProvider
+	// Now is the rate limit's clock; nil is time.Now.
+	Now func() time.Time
 }
 
 // Gateway is the gateway's HTTP handler.
@@ -63,6 +65,20 @@ func New(cfg Config, deps Deps) *Gateway {
 		AccessTokens:         cfg.AccessTokens,
 		AllowUnauthenticated: cfg.AllowUnauthenticated,
 	})
+	var limiter *clientLimiter
+	if cfg.RateLimitRPS > 0 {
+		burst := cfg.RateLimitBurst
+		if burst == 0 {
+			burst = max(1, int(2*cfg.RateLimitRPS))
+		}
+		limiter = newClientLimiter(limiterOptions{
+			rps: cfg.RateLimitRPS, burst: burst, passThrough: !authn.ServerKeyMode(),
+			trustedProxies: cfg.TrustedProxies, now: deps.Now,
+		}, deps.Registry)
+		if !authn.ServerKeyMode() {
+			deps.Fetch = limiter.learnTokens(deps.Fetch)
+		}
+	}
 
 	gql := newGraphQLHandler(cfg, deps, m)
 	compress := func(h http.Handler) http.Handler { return h }
@@ -74,14 +90,14 @@ func New(cfg Config, deps Deps) *Gateway {
 		answers := newAnswerCache(cfg.CacheTTL, cfg.CacheMaxEntries, deps.Registry)
 		executor = newRequestCoalescer(deps.Registry, answers).middleware(executor)
 	}
-	query := limitBody(cfg.MaxBodyBytes, authn.Middleware(executor))
-	if cfg.RateLimitRPS > 0 {
-		burst := cfg.RateLimitBurst
-		if burst == 0 {
-			burst = max(1, int(2*cfg.RateLimitRPS))
-		}
-		query = newClientLimiter(cfg.RateLimitRPS, burst, deps.Registry).middleware(query)
+	executor = withRequestTimeout(cfg.RequestTimeout, executor)
+	query := limitBody(cfg.MaxBodyBytes, executor)
+	if limiter != nil {
+		// After auth, which resolves who the client is, and before the body
+		// is read: a limited client costs no more than its headers.
+		query = limiter.middleware(query)
 	}
+	query = authn.Middleware(query)
 	logged := logRequests(deps.Logger, m, corsFor(cfg.CORSAllowedOrigins)(query))
 	if deps.TracerProvider != nil {
 		logged = tracing(deps.TracerProvider, logged)
@@ -107,7 +123,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	g.mux.Handle("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	if cfg.MetricsAddr == "" {
+		g.mux.Handle("GET /metrics", metricsPage(deps.Registry))
+	}
 	g.handler = securityHeaders(g.mux)
 	return g
 }
@@ -120,6 +138,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Drain makes /readyz fail, so that load balancers stop sending new
 // traffic while in-flight requests finish.
 func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// MetricsHandler serves GET /metrics alone, for the listener of
+// METRICS_ADDR.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsPage(reg))
+	return securityHeaders(mux)
+}
+
+func metricsPage(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
 
 func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 	resolver := graph.NewResolver(deps.Logger, cfg.MaxPage)
@@ -170,6 +200,8 @@ func newGraphQLHandler(cfg Config, deps Deps, m *metrics) *handler.Server {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(loader.With(ctx, loader.New(fetch, opts)))
 	})
+	srv.AroundOperations(shareQueriesOnly)
+	srv.AroundOperations(answerTimedOut)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		resp := next(ctx)
 		recordResponse(ctx, resp)

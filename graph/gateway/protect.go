@@ -1,21 +1,9 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"fmt"
-	"math"
-	"net"
 	"net/http"
-	"strconv"
-	"sync"
-	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
-	"golang.org/x/time/rate"
-
-	"github.com/botpenguin-gateway/gateway/graph"
 )
 
 // securityHeaders are set on every response. Pages that need more (the
@@ -61,68 +49,4 @@ func corsFor(origins []string) func(http.Handler) http.Handler {
 		MaxAge:           600,
 	})
 	return c.Handler
-}
-
-// maxRateLimitedClients bounds the limiters kept; the least recently seen
-// client starts over with a full bucket.
-const maxRateLimitedClients = 10000
-
-// clientLimiter is a token bucket per client, so that one client cannot use
-// up the agency's upstream quota. A client is its bearer token (hashed:
-// the limiter keeps no token), or its address when it sends none.
-type clientLimiter struct {
-	rps      rate.Limit
-	burst    int
-	mu       sync.Mutex
-	limiters *lru.Cache[[sha256.Size]byte, *rate.Limiter]
-	refused  prometheus.Counter
-}
-
-func newClientLimiter(rps float64, burst int, reg prometheus.Registerer) *clientLimiter {
-	limiters, _ := lru.New[[sha256.Size]byte, *rate.Limiter](maxRateLimitedClients)
-	l := &clientLimiter{rps: rate.Limit(rps), burst: burst, limiters: limiters,
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gateway_rate_limited_requests_total",
-			Help: "Requests refused by the per-client rate limit.",
-		})}
-	reg.MustRegister(l.refused)
-	return l
-}
-
-func (l *clientLimiter) limiter(r *http.Request) *rate.Limiter {
-	client := r.Header.Get("Authorization")
-	if client == "" {
-		client, _, _ = net.SplitHostPort(r.RemoteAddr)
-		client = "addr:" + client
-	}
-	key := sha256.Sum256([]byte(client))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.limiters.Get(key)
-	if !ok {
-		lim = rate.NewLimiter(l.rps, l.burst)
-		l.limiters.Add(key, lim)
-	}
-	return lim
-}
-
-func (l *clientLimiter) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions {
-			next.ServeHTTP(w, r)
-			return
-		}
-		res := l.limiter(r).Reserve()
-		if delay := res.Delay(); delay > 0 {
-			res.Cancel()
-			l.refused.Inc()
-			seconds := int(math.Ceil(delay.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(seconds))
-			writeErrorExt(w, http.StatusTooManyRequests, graph.CodeRateLimited,
-				fmt.Sprintf("rate limit of %g requests per second exceeded; retry in %s", float64(l.rps), delay.Round(time.Millisecond)),
-				map[string]any{"retryAfterSeconds": seconds})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

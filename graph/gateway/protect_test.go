@@ -70,20 +70,3 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'", path)
 	}
 }
-
-func TestPerClientRateLimit(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, map[string]string{"RATE_LIMIT_RPS": "0.001", "RATE_LIMIT_BURST": "3"})
-	for range 3 {
-		require.Empty(t, e.query(`{ customers { page } }`, nil).Errors)
-	}
-	r := e.query(`{ customers { page } }`, nil)
-	assert.Equal(t, 429, r.Status)
-	require.Equal(t, []string{"RATE_LIMITED"}, r.codes(), r.Raw)
-	assert.Greater(t, r.Errors[0].Extensions["retryAfterSeconds"], 0.0)
-
-	// Another client has its own bucket.
-	r = e.post(map[string]any{"query": `{ customers { page } }`}, "Bearer another-client")
-	assert.Equal(t, 200, r.Status, r.Raw)
-	assert.Contains(t, e.metric("gateway_rate_limited_requests_total"), "gateway_rate_limited_requests_total 1")
-}
