@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/botpenguin-gateway/gateway/graph/redisstore/redistest"
+	"github.com/botpenguin-gateway/gateway/internal/redisstore/redistest"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 

@@ -17,11 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/botpenguin-gateway/gateway/internal/config"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
-	"github.com/botpenguin-gateway/gateway/graph/gateway"
+	"github.com/botpenguin-gateway/gateway/internal/httpserver"
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
@@ -83,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer fake.Close()
 		getenv = demoEnv(getenv, fake.URL)
 	}
-	cfg, err := gateway.LoadConfig(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
@@ -96,9 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Addr = *addr
 	}
 
-	logOut := gateway.NewBufferedWriter(stderr, logFlushInterval)
+	logOut := httpserver.NewBufferedWriter(stderr, logFlushInterval)
 	defer logOut.Close()
-	log := slog.New(gateway.LogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	log := slog.New(httpserver.LogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -124,14 +126,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if tracer != nil {
 		upstreamOpts = append(upstreamOpts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
-			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(gateway.Propagator()))
+			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(httpserver.Propagator()))
 		}))
 	}
 	client, err := upstream.New(cfg.BaseURL, append(upstreamOpts, caches.upstreamOpts...)...)
 	if err != nil {
 		return fmt.Errorf("BOTPENGUIN_BASE_URL: %w", err)
 	}
-	gw := gateway.New(cfg, gateway.Deps{
+	gw := httpserver.New(cfg, httpserver.Deps{
 		Logger: log, Registry: reg, Fetch: client.ListCustomers,
 		APQCache: caches.apq, TracerProvider: tracer,
 	})
@@ -159,7 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			ln.Close()
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
-		servers = append(servers, listening{metricsServer(gateway.MetricsHandler(reg), log), metricsLn})
+		servers = append(servers, listening{metricsServer(httpserver.MetricsHandler(reg), log), metricsLn})
 		log.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
 	}
 	if *demo {

@@ -4,12 +4,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/botpenguin-gateway/gateway/internal/config"
+
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/botpenguin-gateway/gateway/graph/gateway"
-	"github.com/botpenguin-gateway/gateway/graph/redisstore"
+	"github.com/botpenguin-gateway/gateway/internal/redisstore"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
@@ -25,7 +26,7 @@ type stores struct {
 	close        func()
 }
 
-func newStores(cfg gateway.Config, log *slog.Logger, reg prometheus.Registerer) (stores, error) {
+func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (stores, error) {
 	s := stores{close: func() {}}
 	var shared *redisstore.Store
 	if cfg.RedisURL != "" {

@@ -35,9 +35,9 @@ targets=(
   "./graph/model/ FuzzDateTimeEmit 80000x"
   "./graph/ FuzzCheckIDCharset 60000x"
   "./graph/ FuzzPageArgs 50000x"
-  "./graph/auth/ FuzzBearerHeader 70000x"
-  "./graph/gateway/ FuzzConfigVariable 10000x"
-  "./graph/gateway/ FuzzDocumentLimits"
+  "./internal/auth/ FuzzBearerHeader 70000x"
+  "./internal/config/ FuzzConfigVariable 10000x"
+  "./internal/httpserver/ FuzzDocumentLimits"
 )
 # Every fuzz target of the module is listed above.
 listed=" ${targets[*]} "

@@ -9,7 +9,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/botpenguin-gateway/gateway/graph/auth"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )

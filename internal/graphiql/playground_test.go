@@ -1,0 +1,329 @@
+package graphiql_test
+
+import (
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/botpenguin-gateway/gateway/internal/graphiql"
+)
+
+// element is one start tag of a page, as encoding/xml reads it in its
+// lenient HTML mode (the module has no HTML parser, and needs none).
+type element struct {
+	name  string
+	attrs map[string]string
+	text  string // character data up to the next tag
+}
+
+func parseHTML(t *testing.T, body string) []element {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(body))
+	d.Strict = false
+	d.AutoClose = xml.HTMLAutoClose
+	d.Entity = xml.HTMLEntity
+	var els []element
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return els
+		}
+		if err != nil {
+			t.Fatalf("parsing the page: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			e := element{name: strings.ToLower(tok.Name.Local), attrs: map[string]string{}}
+			for _, a := range tok.Attr {
+				e.attrs[strings.ToLower(a.Name.Local)] = a.Value
+			}
+			els = append(els, e)
+		case xml.CharData:
+			if len(els) > 0 {
+				els[len(els)-1].text += string(tok)
+			}
+		}
+	}
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestPageHeaders(t *testing.T) {
+	srv := httptest.NewServer(graphiql.Handler("/query"))
+	defer srv.Close()
+
+	resp, _ := get(t, srv.URL+"/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d, want 200", resp.StatusCode)
+	}
+	want := map[string]string{
+		"Content-Type":               "text/html; charset=utf-8",
+		"X-Content-Type-Options":     "nosniff",
+		"Referrer-Policy":            "no-referrer",
+		"Cross-Origin-Opener-Policy": "same-origin",
+		"Cache-Control":              "no-cache",
+	}
+	for k, v := range want {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if resp.Header.Get("ETag") == "" {
+		t.Error("no ETag on the page")
+	}
+
+	csp := directives(resp.Header.Get("Content-Security-Policy"))
+	for name, value := range map[string]string{
+		"default-src":     "'none'",
+		"script-src":      "'self'",
+		"connect-src":     "'self'",
+		"frame-ancestors": "'none'",
+		"base-uri":        "'none'",
+		"form-action":     "'none'",
+		"object-src":      "'none'",
+	} {
+		if got := csp[name]; got != value {
+			t.Errorf("CSP %s = %q, want %q", name, got, value)
+		}
+	}
+	for name, value := range csp {
+		if strings.Contains(value, "unsafe-eval") {
+			t.Errorf("CSP %s allows eval: %q", name, value)
+		}
+		if strings.Contains(value, "unsafe-inline") && name != "style-src" {
+			t.Errorf("CSP %s allows inline code: %q", name, value)
+		}
+		if strings.Contains(value, "http") || strings.Contains(value, "*") {
+			t.Errorf("CSP %s allows another host: %q", name, value)
+		}
+	}
+}
+
+// directives splits a CSP header into directive name → value.
+func directives(header string) map[string]string {
+	m := map[string]string{}
+	for _, d := range strings.Split(header, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		if name != "" {
+			m[name] = value
+		}
+	}
+	return m
+}
+
+// TestPageUsesOnlyLocalAssets reads every URL the page names, and fetches
+// the assets, both at "/" and mounted under a prefix.
+func TestPageUsesOnlyLocalAssets(t *testing.T) {
+	for _, mount := range []string{"/", "/playground/"} {
+		t.Run(mount, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.Handle(mount, http.StripPrefix(strings.TrimSuffix(mount, "/"), graphiql.Handler("/query")))
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+
+			pageURL, _ := url.Parse(srv.URL + mount)
+			_, body := get(t, pageURL.String())
+			var scripts, styles int
+			for _, e := range parseHTML(t, body) {
+				for name := range e.attrs {
+					if strings.HasPrefix(name, "on") {
+						t.Errorf("<%s %s>: inline event handler", e.name, name)
+					}
+				}
+				if e.name == "style" || (e.name == "script" && strings.TrimSpace(e.text) != "") {
+					t.Errorf("inline <%s> element", e.name)
+				}
+				for _, attr := range []string{"src", "href"} {
+					ref, ok := e.attrs[attr]
+					if !ok {
+						continue
+					}
+					u, err := url.Parse(ref)
+					if err != nil {
+						t.Errorf("<%s %s=%q>: %v", e.name, attr, ref, err)
+						continue
+					}
+					if u.Scheme == "data" {
+						continue // inline, fetches nothing (the empty favicon)
+					}
+					if u.Scheme != "" || u.Host != "" {
+						t.Errorf("<%s %s=%q> is not on the gateway", e.name, attr, ref)
+						continue
+					}
+					var wantType string
+					switch {
+					case e.name == "script":
+						scripts++
+						wantType = "text/javascript; charset=utf-8"
+					case e.name == "link" && e.attrs["rel"] == "stylesheet":
+						styles++
+						wantType = "text/css; charset=utf-8"
+					default:
+						t.Errorf("unexpected reference <%s %s=%q>", e.name, attr, ref)
+						continue
+					}
+					assetURL := pageURL.ResolveReference(u).String()
+					resp, _ := get(t, assetURL)
+					if resp.StatusCode != http.StatusOK {
+						t.Errorf("GET %s = %d", assetURL, resp.StatusCode)
+					}
+					if got := resp.Header.Get("Content-Type"); got != wantType {
+						t.Errorf("GET %s: Content-Type %q, want %q", assetURL, got, wantType)
+					}
+					if got := resp.Header.Get("Cache-Control"); !strings.Contains(got, "immutable") {
+						t.Errorf("GET %s: Cache-Control %q, want immutable", assetURL, got)
+					}
+					if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+						t.Errorf("GET %s: X-Content-Type-Options %q", assetURL, got)
+					}
+				}
+			}
+			// React, ReactDOM, GraphiQL, init.js; GraphiQL's CSS, page.css.
+			if scripts != 4 || styles != 2 {
+				t.Errorf("page has %d scripts and %d stylesheets, want 4 and 2", scripts, styles)
+			}
+		})
+	}
+}
+
+func TestEndpointIsEscaped(t *testing.T) {
+	endpoint := `/q?a=1&b="><script>alert(1)</script>`
+	srv := httptest.NewServer(graphiql.Handler(endpoint))
+	defer srv.Close()
+
+	_, body := get(t, srv.URL+"/")
+	if strings.Contains(body, "<script>alert") {
+		t.Fatal("the endpoint reached the page unescaped")
+	}
+	var found bool
+	for _, e := range parseHTML(t, body) {
+		if e.name == "meta" && e.attrs["name"] == "graphql-endpoint" {
+			found = true
+			if e.attrs["content"] != endpoint {
+				t.Errorf("endpoint meta = %q, want %q", e.attrs["content"], endpoint)
+			}
+		}
+	}
+	if !found {
+		t.Error(`no <meta name="graphql-endpoint">`)
+	}
+}
+
+func TestUnknownPaths(t *testing.T) {
+	srv := httptest.NewServer(graphiql.Handler("/query"))
+	defer srv.Close()
+
+	_, body := get(t, srv.URL+"/")
+	initJS := regexp.MustCompile(`graphiql/[0-9a-f]+/init\.js`).FindString(body)
+	if initJS == "" {
+		t.Fatal("page names no init.js")
+	}
+	for _, p := range []string{
+		"/index.html",
+		"/nope",
+		"/graphiql/",
+		"/graphiql/000000000000/init.js", // another build's version
+		"/" + strings.TrimSuffix(initJS, "init.js"),
+		"/" + strings.TrimSuffix(initJS, "init.js") + "nope.js",
+	} {
+		if resp, _ := get(t, srv.URL+p); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
+		}
+	}
+	resp, err := http.Post(srv.URL+"/", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST / = %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestRevalidation(t *testing.T) {
+	srv := httptest.NewServer(graphiql.Handler("/query"))
+	defer srv.Close()
+
+	first, _ := get(t, srv.URL+"/")
+	again, _ := get(t, srv.URL+"/", "If-None-Match", first.Header.Get("ETag"))
+	if again.StatusCode != http.StatusNotModified {
+		t.Errorf("GET / with its ETag = %d, want 304", again.StatusCode)
+	}
+}
+
+// urlLiteral finds absolute http(s) URLs written into a file.
+var urlLiteral = regexp.MustCompile(`https?://[^\s"'\x60()<>\\]+`)
+
+// notFetched lists the URL literals that the vendored JavaScript contains but
+// never requests. A bundle cannot be proven not to fetch a string, so each
+// entry was checked by reading the code around it: XML namespace names,
+// links in error messages and licence comments, and the href of a help link
+// that the user may click (navigation, not a fetch). An upgrade that brings a
+// new URL fails here until someone reads it; the browser test, which records
+// every request's host, is the proof that nothing is fetched.
+var notFetched = regexp.MustCompile(`^https?://(` +
+	`www\.w3\.org/` + // namespace names: svg, xhtml, xlink, MathML
+	`|reactjs\.org/docs/error-decoder\.html` + // React's minified error text
+	`|github\.com/` + // credits, licences, an error message about CDNs
+	`|codemirror\.net/5/doc/manual\.html` + // help link in GraphiQL's settings
+	`|commonmark\.org/` + // markdown-it comment
+	`|en\.wikipedia\.org/wiki/IEEE_floating_point` + // graphql-js comment
+	`)`)
+
+// TestNoOutsideReferences checks what the browser would load by itself: the
+// page and the CSS must name no other host at all (the CSS's fonts and icons
+// are data: URLs), and the JavaScript only the literals in notFetched.
+func TestNoOutsideReferences(t *testing.T) {
+	srv := httptest.NewServer(graphiql.Handler("/query"))
+	defer srv.Close()
+
+	_, page := get(t, srv.URL+"/")
+	if u := urlLiteral.FindString(page); u != "" {
+		t.Errorf("page names %s", u)
+	}
+	for _, e := range parseHTML(t, page) {
+		ref := e.attrs["src"] + e.attrs["href"]
+		if ref == "" || strings.HasPrefix(ref, "data:") {
+			continue
+		}
+		_, body := get(t, srv.URL+"/"+ref)
+		if strings.HasSuffix(ref, ".css") {
+			if u := urlLiteral.FindString(body); u != "" {
+				t.Errorf("%s names %s", ref, u)
+			}
+			if strings.Contains(body, "@import") {
+				t.Errorf("%s has an @import", ref)
+			}
+			continue
+		}
+		for _, u := range urlLiteral.FindAllString(body, -1) {
+			if !notFetched.MatchString(u) {
+				t.Errorf("%s names %s: check whether it is fetched, then list it in notFetched", ref, u)
+			}
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package httpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/botpenguin-gateway/gateway/internal/auth"
+)
+
+// requestCoalescer makes identical GraphQL queries that are in flight at
+// the same time, for the same credential, share one execution and its
+// answer. Browsers send bursts of the same query; executing it once costs
+// the upstream nothing more than the upstream coalescing already saves, and
+// saves the gateway the parsing, resolving and rendering of every copy.
+//
+// Only queries are shared, and only their answers cached: an execution is
+// shared once gqlgen has parsed its document and found a query
+// (shareQueriesOnly, before any resolver runs). A mutation, a subscription,
+// or a document that never got that far runs once for each caller,
+// whatever operations the schema gains.
+//
+// The shared execution runs detached from any one caller, so a client that
+// goes away does not fail the others. It lives until the latest deadline
+// of the requests waiting for it (REQUEST_TIMEOUT each), or until all of
+// them have gone away.
+type requestCoalescer struct {
+	mu         sync.Mutex
+	executions map[string]*execution // by requestKey
+	coalesced  prometheus.Counter
+	answers    *answerCache // nil without a page cache
+}
+
+func newRequestCoalescer(reg prometheus.Registerer, answers *answerCache) *requestCoalescer {
+	c := &requestCoalescer{executions: map[string]*execution{}, coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gateway_graphql_coalesced_requests_total",
+		Help: "GraphQL requests answered by sharing an identical request's execution.",
+	}), answers: answers}
+	reg.MustRegister(c.coalesced)
+	return c
+}
+
+// sharedResponse is a recorded answer, copied to every caller.
+type sharedResponse struct {
+	status int
+	header http.Header
+	body   []byte
+	record requestRecord
+}
+
+// execution is one run of the handler for identical requests.
+type execution struct {
+	ctx    *executionContext
+	done   chan struct{} // closed once answer is set
+	answer *sharedResponse
+
+	query    atomic.Bool   // gqlgen found a query
+	solo     chan struct{} // closed when it found another operation
+	soloOnce sync.Once
+
+	waiters int // guarded by requestCoalescer.mu
+}
+
+type executionKey struct{}
+
+// shareQueriesOnly is the gqlgen operation hook that tells a shared
+// execution which operation it runs, before any resolver does: a query may
+// be shared; any other operation releases the callers that joined, to run
+// their own.
+func shareQueriesOnly(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if ex, ok := ctx.Value(executionKey{}).(*execution); ok {
+		if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Query {
+			ex.query.Store(true)
+		} else {
+			ex.soloOnce.Do(func() { close(ex.solo) })
+		}
+	}
+	return next(ctx)
+}
+
+// shareable reports whether the answer may go to other callers than the
+// first, or to the answer cache: only a query's.
+func (ex *execution) shareable() bool {
+	return ex.query.Load() && !isClosed(ex.solo)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// limitBody has read the body already (GET requests have none).
+		own, _ := r.Context().Value(recordKey{}).(*requestRecord)
+		var body []byte
+		if own != nil {
+			body = own.body
+		}
+		key := requestKey(r, body)
+		if shared, ok := c.answers.get(key); ok {
+			c.write(w, own, shared)
+			return
+		}
+		ex, first := c.join(r.Context(), key)
+		if first {
+			go c.execute(key, ex, next, r, own, body)
+		}
+		c.await(w, r, own, next, key, ex, first)
+	})
+}
+
+// join counts the caller in the execution in flight for key, or starts a
+// new one (first) when there is none, or none it may join: one found not
+// to be a query, or one whose time is up.
+func (c *requestCoalescer) join(ctx context.Context, key string) (ex *execution, first bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ex, ok := c.executions[key]; ok && !isClosed(ex.solo) && ex.ctx.extend(ctx) {
+		ex.waiters++
+		return ex, false
+	}
+	ex = &execution{ctx: newExecutionContext(ctx), done: make(chan struct{}), solo: make(chan struct{}), waiters: 1}
+	c.executions[key] = ex
+	return ex, true
+}
+
+// leave uncounts a caller that stops waiting. When nobody waits any more
+// the execution is cancelled, and the next caller starts a fresh one
+// rather than join a cancelled one.
+func (c *requestCoalescer) leave(key string, ex *execution) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ex.waiters--
+	if ex.waiters == 0 {
+		ex.ctx.cancel()
+		if c.executions[key] == ex {
+			delete(c.executions, key)
+		}
+	}
+}
+
+// execute runs the handler for the callers of ex, as its first caller's
+// request under the execution's own context.
+func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler, r *http.Request, own *requestRecord, body []byte) {
+	rec := &responseRecorder{header: http.Header{}, status: http.StatusOK}
+	if own != nil {
+		rec.record.id = own.id // the execution logs as its first request
+	}
+	ctx := context.WithValue(context.WithValue(ex.ctx, recordKey{}, &rec.record), executionKey{}, ex)
+	req := r.WithContext(ctx)
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	serveRecovered(next, rec, req)
+	ex.answer = &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), record: rec.record}
+	if ex.shareable() {
+		c.answers.add(key, ex.answer)
+	}
+	c.mu.Lock()
+	if c.executions[key] == ex {
+		delete(c.executions, key)
+	}
+	c.mu.Unlock()
+	ex.ctx.cancel() // stops its timer
+	close(ex.done)
+}
+
+// await answers one caller of ex: with the execution's answer; with an
+// execution of its own when ex turns out not to run a query; or with
+// REQUEST_TIMEOUT when its deadline passes while ex goes on for callers
+// that came later.
+func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, own *requestRecord, next http.Handler,
+	key string, ex *execution, first bool) {
+	solo := ex.solo
+	if first {
+		solo = nil // the execution is the first caller's own, whatever it runs
+	}
+	gone := r.Context().Done()
+	for {
+		select {
+		case <-ex.done:
+			switch {
+			case first:
+				c.write(w, own, ex.answer)
+			case ex.shareable():
+				c.coalesced.Inc()
+				c.write(w, own, ex.answer)
+			default: // joined before gqlgen found no query
+				next.ServeHTTP(w, r)
+			}
+			return
+		case <-solo:
+			c.leave(key, ex)
+			next.ServeHTTP(w, r)
+			return
+		case <-gone:
+			switch {
+			case !errors.Is(r.Context().Err(), context.DeadlineExceeded):
+				c.leave(key, ex)
+				return // the client went away; the others still get their answer
+			case ex.ctx.outlives(r.Context()):
+				c.leave(key, ex)
+				writeTimeoutAnswer(w, r, own)
+				return
+			}
+			// The execution's deadline is this one: it ends now, and its
+			// answer, with whatever resolved in time, follows at once.
+			gone = nil
+		}
+	}
+}
+
+// write answers with a shared response, and notes in the request's own
+// record what its log line and metrics report.
+func (c *requestCoalescer) write(w http.ResponseWriter, own *requestRecord, shared *sharedResponse) {
+	if own != nil {
+		own.operation, own.graphql, own.codes = shared.record.operation, shared.record.graphql, shared.record.codes
+	}
+	h := w.Header()
+	for k, v := range shared.header {
+		if k == "Vary" {
+			// Accumulate: CORS, outside, has already said Origin; the
+			// answer says Accept-Encoding. Clipped, so that appending
+			// never writes into a slice another answer shares.
+			h[k] = append(slices.Clip(h[k]), v...)
+			continue
+		}
+		h[k] = v
+	}
+	// A known length spares net/http the chunked encoding.
+	h["Content-Length"] = []string{strconv.Itoa(len(shared.body))}
+	w.WriteHeader(shared.status)
+	_, _ = w.Write(shared.body)
+}
+
+// requestKey identifies a request by everything its answer depends on: the
+// credential (or why there is none), the method, the query string, the
+// body and the accepted media types and encodings. It is a hash, so a key
+// holds no token.
+func requestKey(r *http.Request, body []byte) string {
+	h := sha256.New()
+	token, err := auth.Token(r.Context())
+	if err != nil {
+		io.WriteString(h, "error:"+err.Error())
+	} else {
+		io.WriteString(h, "token:"+string(token))
+	}
+	for _, part := range []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept"), r.Header.Get("Accept-Encoding")} {
+		h.Write([]byte{0})
+		io.WriteString(h, part)
+	}
+	h.Write([]byte{0})
+	h.Write(body)
+	return string(h.Sum(nil))
+}
+
+// responseRecorder keeps what the handler writes, for sharing.
+type responseRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	record requestRecord
+}
+
+func (r *responseRecorder) Header() http.Header         { return r.header }
+func (r *responseRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *responseRecorder) WriteHeader(status int)      { r.status = status }
+
+// serveRecovered turns a panic into a 500: the execution runs in its own
+// goroutine, where net/http's recovery does not reach.
+func serveRecovered(next http.Handler, rec *responseRecorder, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			rec.header = http.Header{"Content-Type": {"application/json"}}
+			rec.status = http.StatusInternalServerError
+			rec.body.Reset()
+			rec.body.WriteString(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
+		}
+	}()
+	next.ServeHTTP(rec, r)
+}

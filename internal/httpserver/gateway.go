@@ -1,0 +1,213 @@
+// Package gateway assembles the HTTP side of the gateway: configuration,
+// routes, the GraphQL handler with its extensions, metrics and request logs.
+package httpserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/botpenguin-gateway/gateway/internal/config"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/internal/graphiql"
+)
+
+// Deps are the gateway's collaborators, built by the caller.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Fetch reads one upstream page (upstream.Client.ListCustomers).
+	Fetch loader.FetchFunc
+	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
+	APQCache graphql.Cache[string]
+	// TracerProvider records spans; nil records none.
+	TracerProvider trace.TracerProvider
+	// Now is the rate limit's clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the gateway's HTTP handler.
+type Gateway struct {
+	mux      *http.ServeMux
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// apqMemoryEntries bounds the in-memory store of persisted queries.
+const apqMemoryEntries = 1000
+
+// idBatchWait is how long customer ids of one operation are gathered
+// before their scan starts.
+const idBatchWait = time.Millisecond
+
+// New builds the gateway's handler.
+func New(cfg config.Config, deps Deps) *Gateway {
+	deps.Logger = slog.New(LogHandler(deps.Logger.Handler()))
+	m := newMetrics(deps.Registry)
+	g := &Gateway{mux: http.NewServeMux()}
+	authn := auth.New(auth.Config{
+		ServerKey:            cfg.APIKey,
+		AccessTokens:         cfg.AccessTokens,
+		AllowUnauthenticated: cfg.AllowUnauthenticated,
+	})
+	var limiter *clientLimiter
+	if cfg.RateLimitRPS > 0 {
+		burst := cfg.RateLimitBurst
+		if burst == 0 {
+			burst = max(1, int(2*cfg.RateLimitRPS))
+		}
+		limiter = newClientLimiter(limiterOptions{
+			rps: cfg.RateLimitRPS, burst: burst, passThrough: !authn.ServerKeyMode(),
+			trustedProxies: cfg.TrustedProxies, now: deps.Now,
+		}, deps.Registry)
+		if !authn.ServerKeyMode() {
+			deps.Fetch = limiter.learnTokens(deps.Fetch)
+		}
+	}
+
+	gql := newGraphQLHandler(cfg, deps, m)
+	compress := func(h http.Handler) http.Handler { return h }
+	if cfg.CompressResponses {
+		compress = compressor()
+	}
+	executor := compress(graphQLOverHTTP(gql))
+	if cfg.CoalesceRequests {
+		answers := newAnswerCache(cfg.CacheTTL, cfg.CacheMaxEntries, deps.Registry)
+		executor = newRequestCoalescer(deps.Registry, answers).middleware(executor)
+	}
+	executor = withRequestTimeout(cfg.RequestTimeout, executor)
+	query := limitBody(cfg.MaxBodyBytes, executor)
+	if limiter != nil {
+		// After auth, which resolves who the client is, and before the body
+		// is read: a limited client costs no more than its headers.
+		query = limiter.middleware(query)
+	}
+	query = authn.Middleware(query)
+	logged := logRequests(deps.Logger, m, corsFor(cfg.CORSAllowedOrigins)(query))
+	if deps.TracerProvider != nil {
+		logged = tracing(deps.TracerProvider, logged)
+	}
+	for _, method := range []string{"GET", "POST", "OPTIONS"} {
+		g.mux.Handle(method+" /query", logged)
+	}
+	if cfg.Playground {
+		page := compress(graphiql.Handler("/query"))
+		g.mux.Handle("GET /{$}", page)
+		g.mux.Handle("GET /graphiql/", page)
+	}
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	g.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if g.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("draining\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if cfg.MetricsAddr == "" {
+		g.mux.Handle("GET /metrics", metricsPage(deps.Registry))
+	}
+	g.handler = securityHeaders(g.mux)
+	return g
+}
+
+// ServeHTTP serves every route of the gateway.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.handler.ServeHTTP(w, r)
+}
+
+// Drain makes /readyz fail, so that load balancers stop sending new
+// traffic while in-flight requests finish.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// MetricsHandler serves GET /metrics alone, for the listener of
+// METRICS_ADDR.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsPage(reg))
+	return securityHeaders(mux)
+}
+
+func metricsPage(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server {
+	resolver := graph.NewResolver(deps.Logger, cfg.MaxPage)
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	validated := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(validated)
+	srv.SetParserTokenLimit(cfg.MaxTokens)
+	// gqlgen's Introspection extension also enables _service; the switch
+	// for clients is noIntrospection.
+	srv.Use(extension.Introspection{})
+	if !cfg.Introspection {
+		srv.Use(noIntrospection{})
+	}
+	if cfg.TrustedDocuments != nil {
+		srv.Use(trustedOnly{cfg.TrustedDocuments})
+	} else {
+		apq := deps.APQCache
+		if apq == nil {
+			apq = lru.New[string](apqMemoryEntries)
+		}
+		srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+	}
+	// After the persisted-query extensions: a hash is checked as the
+	// document it stands for.
+	limits := newDocumentLimits(maxima{
+		tokens: cfg.MaxTokens, fields: cfg.MaxFields, fragments: cfg.MaxFragments,
+		directives: cfg.MaxDirectives, depth: cfg.MaxDepth, aliases: cfg.MaxAliases,
+	}, validated, deps.Registry)
+	srv.Use(limits)
+	if cfg.MaxComplexity > 0 {
+		srv.Use(&complexityLimit{max: cfg.MaxComplexity, refused: limits.refused})
+	}
+	srv.SetErrorPresenter(graph.NewErrorPresenter(deps.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		deps.Logger.LogAttrs(ctx, slog.LevelError, "panic while resolving",
+			slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		err := gqlerror.Errorf("internal error")
+		err.Extensions = map[string]any{"code": graph.CodeInternal}
+		return err
+	})
+	fetch, opts := deps.Fetch, loader.Options{ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait}
+	if deps.TracerProvider != nil {
+		srv.AroundOperations(operationSpans(deps.TracerProvider))
+	}
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(loader.With(ctx, loader.New(fetch, opts)))
+	})
+	srv.AroundOperations(shareQueriesOnly)
+	srv.AroundOperations(answerTimedOut)
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		recordResponse(ctx, resp)
+		return resp
+	})
+	return srv
+}

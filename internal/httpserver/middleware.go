@@ -1,0 +1,237 @@
+package httpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+)
+
+// limitBody answers 413 for a body over max bytes, and 400 or 415 for
+// POST bodies gqlgen would otherwise answer without an error code. The body
+// is read here once, so the size check holds for chunked uploads too.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			// Parsed only for GET: a POST carries its query in the body.
+			if q := r.URL.Query(); q.Get("query") == "" && q.Get("extensions") == "" {
+				writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
+				return
+			}
+		}
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, graph.CodeBadRequest, "request body too large")
+			return
+		}
+		mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mediaType != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, graph.CodeBadRequest, "Content-Type must be application/json")
+			return
+		}
+		body, err := readBody(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, graph.CodeBadRequest, "request body too large")
+			return
+		case err != nil:
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "could not read the request body")
+			return
+		case !json.Valid(body):
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request body is not valid JSON")
+			return
+		case bytes.TrimLeft(body, " \t\r\n")[0] != '{':
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request body must be a JSON object")
+			return
+		case !likelyHasQuery(body) && !postHasQuery(body):
+			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if rec, ok := r.Context().Value(recordKey{}).(*requestRecord); ok {
+			rec.body = body // for the request coalescer
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads all of r, sized by the Content-Length when there is one.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if length > 0 {
+		buf.Grow(int(length) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
+// writeError answers with a GraphQL-shaped error, so that clients find an
+// extensions.code even when the request never reached GraphQL.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeErrorExt(w, status, code, msg, nil)
+}
+
+// writeErrorExt is writeError with more extensions than the code.
+func writeErrorExt(w http.ResponseWriter, status int, code, msg string, ext map[string]any) {
+	extensions := map[string]any{"code": code}
+	for k, v := range ext {
+		extensions[k] = v
+	}
+	body, _ := json.Marshal(map[string]any{
+		"errors": []any{map[string]any{"message": msg, "extensions": extensions}},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// requestRecord is a request's own state, one context value for all of
+// it: its id, its body once read, and what its log line reports.
+type requestRecord struct {
+	id        string
+	body      []byte
+	operation string
+	graphql   bool
+	codes     []string
+	pageAge   time.Duration // how old the oldest upstream page of the answer is
+	stale     bool          // the answer is flagged extensions.stale
+}
+
+type recordKey struct{}
+
+// recordResponse notes the operation name and error codes of a GraphQL
+// response for the request's log line and metrics.
+func recordResponse(ctx context.Context, resp *graphql.Response) {
+	rec, ok := ctx.Value(recordKey{}).(*requestRecord)
+	if !ok || resp == nil {
+		return
+	}
+	rec.graphql = true
+	if graphql.HasOperationContext(ctx) {
+		if op := graphql.GetOperationContext(ctx); op.Operation != nil {
+			rec.operation = op.Operation.Name
+		} else {
+			rec.operation = op.OperationName
+		}
+	}
+	if l, err := loader.For(ctx); err == nil {
+		rec.pageAge = l.Oldest()
+	}
+	rec.stale = resp.Extensions["stale"] == true
+	for _, e := range resp.Errors {
+		if code, ok := e.Extensions["code"].(string); ok {
+			rec.codes = append(rec.codes, code)
+		}
+	}
+}
+
+// logRequests writes one log line per request (never a header value, so
+// never a token) and the operation metrics.
+func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+
+		id := requestID(r.Header.Get("X-Request-ID"))
+		w.Header().Set("X-Request-ID", id)
+		rec := &requestRecord{id: id}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		ctx := context.WithValue(r.Context(), recordKey{}, rec)
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		elapsed := time.Since(start)
+
+		outcome := "ok"
+		if len(rec.codes) > 0 {
+			outcome = rec.codes[0]
+		}
+		name := m.names.label(rec.operation)
+		if rec.graphql {
+			m.operations.WithLabelValues(name, outcome).Inc()
+			m.duration.WithLabelValues(name).Observe(elapsed.Seconds())
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		log.LogAttrs(ctx, level, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.String("operation", name),
+			slog.Any("codes", rec.codes),
+			slog.Duration("duration", elapsed),
+		)
+	})
+}
+
+// requestID keeps a caller's X-Request-ID when it is short and printable,
+// and makes one otherwise.
+func requestID(given string) string {
+	if n := len(given); n > 0 && n <= 128 {
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			ok = given[i] > ' ' && given[i] < 0x7f
+		}
+		if ok {
+			return given
+		}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.status, w.wrote = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// likelyHasQuery is the cheap test that almost every request passes: a
+// non-empty "query" key. The others are decoded by postHasQuery.
+func likelyHasQuery(body []byte) bool {
+	return bytes.Contains(body, []byte(`"query"`)) &&
+		!bytes.Contains(body, []byte(`"query":""`)) && !bytes.Contains(body, []byte(`"query": ""`))
+}
+
+// postHasQuery tells whether a body carries a document or names a
+// persisted query (sent by hash, without a document). One with neither is
+// a bad HTTP request (400), not a GraphQL error.
+func postHasQuery(body []byte) bool {
+	var req struct {
+		Query      string         `json:"query"`
+		Extensions map[string]any `json:"extensions"`
+	}
+	return json.Unmarshal(body, &req) == nil && (req.Query != "" || req.Extensions["persistedQuery"] != nil)
+}

@@ -1,0 +1,64 @@
+package httpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+)
+
+// graphQLOverHTTP adjusts gqlgen's answers to request errors (parse,
+// validation, variables) where the GraphQL-over-HTTP spec asks otherwise:
+// with application/json such an answer is a 200 (gqlgen: 422), and with
+// application/graphql-response+json it has no "data" (gqlgen: "data": null).
+func graphQLOverHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ow := &overHTTPWriter{ResponseWriter: w}
+		next.ServeHTTP(ow, r)
+		ow.finish()
+	})
+}
+
+type overHTTPWriter struct {
+	http.ResponseWriter
+	strip  bool         // buffering a graphql-response+json error to drop its data
+	status int          // the status held back while stripping
+	body   bytes.Buffer // the held-back body
+}
+
+func (w *overHTTPWriter) WriteHeader(status int) {
+	mediaType, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type"))
+	switch {
+	case status == http.StatusUnprocessableEntity && mediaType == "application/json":
+		status = http.StatusOK
+	case status >= 400 && mediaType == "application/graphql-response+json":
+		w.strip, w.status = true, status
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *overHTTPWriter) Write(b []byte) (int, error) {
+	if w.strip {
+		return w.body.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// finish writes a held-back error answer without its null data.
+func (w *overHTTPWriter) finish() {
+	if !w.strip {
+		return
+	}
+	body := w.body.Bytes()
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) == nil && string(fields["data"]) == "null" {
+		delete(fields, "data")
+		if b, err := json.Marshal(fields); err == nil {
+			body = b
+		}
+	}
+	w.Header().Del("Content-Length")
+	w.ResponseWriter.WriteHeader(w.status)
+	_, _ = w.ResponseWriter.Write(body)
+}
