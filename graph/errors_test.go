@@ -14,8 +14,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 

@@ -9,8 +9,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
