@@ -1,0 +1,153 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
+
+// stubUpstream answers every page with the same customers, or an error,
+// and counts the calls. No HTTP: it stands where the upstream client does.
+type stubUpstream struct {
+	customers []upstream.Customer
+	lastPage  int // pages after it are empty
+	err       error
+	calls     atomic.Int32
+}
+
+func (s *stubUpstream) fetch(_ context.Context, _ upstream.Token, page int, _ upstream.Sort) (upstream.Page, error) {
+	s.calls.Add(1)
+	if s.err != nil {
+		return upstream.Page{}, s.err
+	}
+	if page > s.lastPage {
+		return upstream.Page{}, nil
+	}
+	return upstream.Page{Customers: s.customers}, nil
+}
+
+type answer struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func (a answer) codes() []string {
+	var out []string
+	for _, e := range a.Errors {
+		code, _ := e.Extensions["code"].(string)
+		out = append(out, code)
+	}
+	return out
+}
+
+// execute runs one operation through the generated schema, the resolvers,
+// the loaders and the error presenter, with token as the request's
+// credential ("" for none).
+func execute(t *testing.T, up *stubUpstream, token upstream.Token, query string) answer {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: graph.NewResolver(log, 100), Complexity: graph.NewComplexity()}))
+	srv.AddTransport(transport.POST{})
+	srv.SetErrorPresenter(graph.NewErrorPresenter(log))
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		ctx = loader.With(ctx, loader.New(up.fetch, loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}))
+		if token != "" {
+			ctx = auth.WithToken(ctx, token)
+		}
+		return next(ctx)
+	})
+	body, err := json.Marshal(map[string]any{"query": query})
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	raw, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	var a answer
+	require.NoError(t, json.Unmarshal(raw, &a), string(raw))
+	return a
+}
+
+func TestCustomersAreMappedToTheSchema(t *testing.T) {
+	created := time.Date(2024, 4, 2, 7, 6, 3, 910_123_000, time.UTC)
+	email := "kevin+4@monday101.com"
+	up := &stubUpstream{lastPage: 1, customers: []upstream.Customer{
+		{ID: "6610a", Name: "Kevin", Email: &email, Verified: true, Status: "ACTIVE", CreatedAt: created},
+		{ID: "6610b", Name: "No Contact", Status: "ON_HOLD_FOREVER", CreatedAt: created},
+	}}
+	a := execute(t, up, "tok", `{ customers(page: 1, sort: NAME) { page hasNextPage hasPreviousPage
+		nodes { id name contact { email } verified status createdAt lastLogin } } }`)
+	require.Empty(t, a.Errors)
+	assert.JSONEq(t, `{"customers": {"page": 1, "hasNextPage": false, "hasPreviousPage": false, "nodes": [
+		{"id": "6610a", "name": "Kevin", "contact": {"email": "kevin+4@monday101.com"}, "verified": true, "status": "ACTIVE",
+		 "createdAt": "2024-04-02T07:06:03.910Z", "lastLogin": null},
+		{"id": "6610b", "name": "No Contact", "contact": {"email": null}, "verified": false, "status": "UNKNOWN",
+		 "createdAt": "2024-04-02T07:06:03.910Z", "lastLogin": null}]}}`, string(a.Data))
+	assert.EqualValues(t, 2, up.calls.Load(), "the page and, for hasNextPage, the next one")
+}
+
+func TestNoTokenMakesNoUpstreamCall(t *testing.T) {
+	up := &stubUpstream{lastPage: 1}
+	a := execute(t, up, "", `{ customers { nodes { id } } }`)
+	assert.Equal(t, []string{"UNAUTHENTICATED"}, a.codes())
+	assert.Zero(t, up.calls.Load())
+}
+
+func TestBadArgumentsMakeNoUpstreamCall(t *testing.T) {
+	up := &stubUpstream{lastPage: 1}
+	for _, q := range []string{
+		`{ customers(page: 0) { page } }`,
+		`{ customers(page: 101) { page } }`,
+		`{ customer(id: "") { id } }`,
+		`{ customer(id: "a b") { id } }`,
+	} {
+		a := execute(t, up, "tok", q)
+		assert.Equal(t, []string{"BAD_USER_INPUT"}, a.codes(), q)
+	}
+	assert.Zero(t, up.calls.Load())
+}
+
+func TestUpstreamErrorsBecomeTheirCodes(t *testing.T) {
+	for kind, code := range map[error]string{
+		upstream.ErrUnauthorized: "UNAUTHENTICATED",
+		upstream.ErrForbidden:    "FORBIDDEN",
+		upstream.ErrRateLimited:  "RATE_LIMITED",
+		upstream.ErrUnavailable:  "UPSTREAM_UNAVAILABLE",
+		upstream.ErrBadResponse:  "UPSTREAM_BAD_RESPONSE",
+	} {
+		up := &stubUpstream{err: &upstream.Error{Kind: kind, StatusCode: 599}}
+		a := execute(t, up, "tok", `{ customers { nodes { id } } }`)
+		require.Equal(t, []string{code}, a.codes(), kind.Error())
+		assert.EqualValues(t, 599, a.Errors[0].Extensions["upstreamStatus"])
+	}
+}
+
+func TestCustomerByIDScansOnceForTheOperation(t *testing.T) {
+	up := &stubUpstream{lastPage: 2, customers: []upstream.Customer{{ID: "x1", Name: "One", CreatedAt: time.Now()}}}
+	a := execute(t, up, "tok", `{ a: customer(id: "x1") { name } b: customer(id: "missing") { name } }`)
+	require.Empty(t, a.Errors)
+	assert.JSONEq(t, `{"a": {"name": "One"}, "b": null}`, string(a.Data))
+	assert.EqualValues(t, 3, up.calls.Load(), "pages 1 and 2, then the empty page 3 ends the one scan")
+}
