@@ -63,11 +63,11 @@ func (c *answerCache) get(key string) (*sharedResponse, bool) {
 }
 
 func (c *answerCache) add(key string, a *sharedResponse) {
-	if c == nil || a.status != http.StatusOK || !a.record.graphql || len(a.record.codes) > 0 ||
-		a.record.stale || len(a.body) > maxCachedAnswer {
+	if c == nil || a.status != http.StatusOK || !a.outcome.answered || len(a.outcome.codes) > 0 ||
+		a.outcome.stale || len(a.body) > maxCachedAnswer {
 		return
 	}
-	keep := c.ttl - a.record.pageAge
+	keep := c.ttl - a.outcome.pageAge
 	if keep <= 0 {
 		return
 	}

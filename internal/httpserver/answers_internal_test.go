@@ -14,7 +14,7 @@ func TestAnswerIsKeptNoLongerThanItsOldestPage(t *testing.T) {
 	c := newAnswerCache(30*time.Second, 10, prometheus.NewRegistry())
 	c.now = func() time.Time { return now }
 	answer := func(age time.Duration) *sharedResponse {
-		return &sharedResponse{status: http.StatusOK, body: []byte(`{"data":{}}`), record: requestRecord{graphql: true, pageAge: age}}
+		return &sharedResponse{status: http.StatusOK, body: []byte(`{"data":{}}`), outcome: outcome{answered: true, pageAge: age}}
 	}
 
 	c.add("fresh", answer(0))
@@ -32,10 +32,10 @@ func TestAnswerIsKeptNoLongerThanItsOldestPage(t *testing.T) {
 	assert.False(t, ok, "past the TTL")
 
 	for name, a := range map[string]*sharedResponse{
-		"error":    {status: http.StatusOK, record: requestRecord{graphql: true, codes: []string{"UPSTREAM_UNAVAILABLE"}}},
-		"stale":    {status: http.StatusOK, record: requestRecord{graphql: true, stale: true}},
-		"HTTP 400": {status: http.StatusBadRequest, record: requestRecord{graphql: true}},
-		"too big":  {status: http.StatusOK, body: make([]byte, maxCachedAnswer+1), record: requestRecord{graphql: true}},
+		"error":    {status: http.StatusOK, outcome: outcome{answered: true, codes: []string{"UPSTREAM_UNAVAILABLE"}}},
+		"stale":    {status: http.StatusOK, outcome: outcome{answered: true, stale: true}},
+		"HTTP 400": {status: http.StatusBadRequest, outcome: outcome{answered: true}},
+		"too big":  {status: http.StatusOK, body: make([]byte, maxCachedAnswer+1), outcome: outcome{answered: true}},
 	} {
 		c.add(name, a)
 		_, ok := c.get(name)

@@ -53,10 +53,10 @@ func newRequestCoalescer(reg prometheus.Registerer, answers *answerCache) *reque
 
 // sharedResponse is a recorded answer, copied to every caller.
 type sharedResponse struct {
-	status int
-	header http.Header
-	body   []byte
-	record requestRecord
+	status  int
+	header  http.Header
+	body    []byte
+	outcome outcome
 }
 
 // execution is one run of the handler for identical requests.
@@ -111,21 +111,17 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 			return
 		}
 		// limitBody has read the body already (GET requests have none).
-		own, _ := r.Context().Value(recordKey{}).(*requestRecord)
-		var body []byte
-		if own != nil {
-			body = own.body
-		}
+		body := bodyOf(r)
 		key := requestKey(r, body)
 		if shared, ok := c.answers.get(key); ok {
-			c.write(w, own, shared)
+			c.write(w, shared)
 			return
 		}
 		ex, first := c.join(r.Context(), key)
 		if first {
-			go c.execute(key, ex, next, r, own, body)
+			go c.execute(key, ex, next, r, body)
 		}
-		c.await(w, r, own, next, key, ex, first)
+		c.await(w, r, next, key, ex, first)
 	})
 }
 
@@ -161,16 +157,15 @@ func (c *requestCoalescer) leave(key string, ex *execution) {
 
 // execute runs the handler for the callers of ex, as its first caller's
 // request under the execution's own context.
-func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler, r *http.Request, own *requestRecord, body []byte) {
+func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler, r *http.Request, body []byte) {
 	rec := &responseRecorder{header: http.Header{}, status: http.StatusOK}
-	if own != nil {
-		rec.record.id = own.id // the execution logs as its first request
-	}
-	ctx := context.WithValue(context.WithValue(ex.ctx, recordKey{}, &rec.record), executionKey{}, ex)
+	// The execution's context has the first caller's values: it logs with
+	// that request's id.
+	ctx := context.WithValue(ex.ctx, executionKey{}, ex)
 	req := r.WithContext(ctx)
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	serveRecovered(next, rec, req)
-	ex.answer = &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), record: rec.record}
+	ex.answer = &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), outcome: rec.outcome}
 	if ex.shareable() {
 		c.answers.add(key, ex.answer)
 	}
@@ -187,7 +182,7 @@ func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler,
 // execution of its own when ex turns out not to run a query; or with
 // REQUEST_TIMEOUT when its deadline passes while ex goes on for callers
 // that came later.
-func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, own *requestRecord, next http.Handler,
+func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, next http.Handler,
 	key string, ex *execution, first bool) {
 	solo := ex.solo
 	if first {
@@ -199,10 +194,10 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, own *re
 		case <-ex.done:
 			switch {
 			case first:
-				c.write(w, own, ex.answer)
+				c.write(w, ex.answer)
 			case ex.shareable():
 				c.coalesced.Inc()
-				c.write(w, own, ex.answer)
+				c.write(w, ex.answer)
 			default: // joined before gqlgen found no query
 				next.ServeHTTP(w, r)
 			}
@@ -218,7 +213,7 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, own *re
 				return // the client went away; the others still get their answer
 			case ex.ctx.outlives(r.Context()):
 				c.leave(key, ex)
-				writeTimeoutAnswer(w, r, own)
+				writeTimeoutAnswer(w, r)
 				return
 			}
 			// The execution's deadline is this one: it ends now, and its
@@ -228,11 +223,11 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, own *re
 	}
 }
 
-// write answers with a shared response, and notes in the request's own
-// record what its log line and metrics report.
-func (c *requestCoalescer) write(w http.ResponseWriter, own *requestRecord, shared *sharedResponse) {
-	if own != nil {
-		own.operation, own.graphql, own.codes = shared.record.operation, shared.record.graphql, shared.record.codes
+// write answers with a shared response, and reports its outcome to the
+// request's log line and metrics.
+func (c *requestCoalescer) write(w http.ResponseWriter, shared *sharedResponse) {
+	if shared.outcome.answered {
+		reportOutcome(w, shared.outcome)
 	}
 	h := w.Header()
 	for k, v := range shared.header {
@@ -274,11 +269,13 @@ func requestKey(r *http.Request, body []byte) string {
 
 // responseRecorder keeps what the handler writes, for sharing.
 type responseRecorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-	record requestRecord
+	header  http.Header
+	status  int
+	body    bytes.Buffer
+	outcome outcome
 }
+
+func (r *responseRecorder) reportOutcome(o outcome) { r.outcome = o }
 
 func (r *responseRecorder) Header() http.Header         { return r.header }
 func (r *responseRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }

@@ -1,12 +1,12 @@
 package httpserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,8 +39,8 @@ func receive[T any](t *testing.T, ch <-chan T) T {
 // logRequests and limitBody have prepared.
 func serveAsync(ctx context.Context, h http.Handler, body string) <-chan *httptest.ResponseRecorder {
 	out := make(chan *httptest.ResponseRecorder, 1)
-	rec := &requestRecord{body: []byte(body)}
-	req := httptest.NewRequestWithContext(context.WithValue(ctx, recordKey{}, rec), http.MethodPost, "/query", strings.NewReader(body))
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/query", nil)
+	req.Body = &bufferedBody{Reader: bytes.NewReader([]byte(body)), bytes: []byte(body)}
 	req.Header.Set("Content-Type", "application/json")
 	go func() {
 		w := httptest.NewRecorder()
@@ -185,7 +185,7 @@ func TestAnExecutionThatFoundNoQueryIsNotShared(t *testing.T) {
 			<-release
 		}
 		// A complete answer, as the cache keeps them: only its operation is unknown.
-		r.Context().Value(recordKey{}).(*requestRecord).graphql = true
+		reportOutcome(w, outcome{answered: true})
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"data":{"run":%d}}`, n)
 	}))

@@ -54,10 +54,8 @@ func answerTimedOut(ctx context.Context, next graphql.OperationHandler) graphql.
 const timeoutAnswer = `{"data":null,"errors":[{"message":"` + graph.MessageRequestTimeout +
 	`","extensions":{"code":"` + graph.CodeRequestTimeout + `"}}]}`
 
-func writeTimeoutAnswer(w http.ResponseWriter, r *http.Request, own *requestRecord) {
-	if own != nil {
-		own.graphql, own.codes = true, []string{graph.CodeRequestTimeout}
-	}
+func writeTimeoutAnswer(w http.ResponseWriter, r *http.Request) {
+	reportOutcome(w, outcome{answered: true, codes: []string{graph.CodeRequestTimeout}})
 	h := w.Header()
 	h.Set("Content-Type", answerMediaType(r.Header.Get("Accept")))
 	h.Set("Cache-Control", "no-store")

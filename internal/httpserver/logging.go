@@ -22,8 +22,8 @@ func LogHandler(h slog.Handler) slog.Handler {
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if rec, ok := ctx.Value(recordKey{}).(*requestRecord); ok && rec.id != "" {
-		r.AddAttrs(slog.String("request_id", rec.id))
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
 	}
 	return h.Handler.Handle(ctx, r)
 }

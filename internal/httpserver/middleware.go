@@ -63,10 +63,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "request has no query")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if rec, ok := r.Context().Value(recordKey{}).(*requestRecord); ok {
-			rec.body = body // for the request coalescer
-		}
+		r.Body = &bufferedBody{Reader: bytes.NewReader(body), bytes: body}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -101,45 +98,83 @@ func writeErrorExt(w http.ResponseWriter, status int, code, msg string, ext map[
 	_, _ = w.Write(body)
 }
 
-// requestRecord is a request's own state, one context value for all of
-// it: its id, its body once read, and what its log line reports.
-type requestRecord struct {
-	id        string
-	body      []byte
+// bufferedBody is a request body limitBody has read: handlers after it (the
+// request coalescer) find the bytes without reading them again.
+type bufferedBody struct {
+	*bytes.Reader
+	bytes []byte
+}
+
+func (bufferedBody) Close() error { return nil }
+
+// bodyOf is the body limitBody read, nil for a request without one (GET).
+func bodyOf(r *http.Request) []byte {
+	if b, ok := r.Body.(*bufferedBody); ok {
+		return b.bytes
+	}
+	return nil
+}
+
+// outcome is what a GraphQL answer reports for its request's log line,
+// metrics and the answer cache. It flows one way, up: the GraphQL layer
+// produces it (recordResponse), and hands it to the response writers above
+// (reportOutcome): the log line's, or a shared execution's recorder.
+type outcome struct {
+	answered  bool // GraphQL answered: set by recordResponse
 	operation string
-	graphql   bool
 	codes     []string
 	pageAge   time.Duration // how old the oldest upstream page of the answer is
 	stale     bool          // the answer is flagged extensions.stale
 }
 
-type recordKey struct{}
+// outcomeReporter is a response writer that takes its answer's outcome.
+type outcomeReporter interface{ reportOutcome(outcome) }
 
-// recordResponse notes the operation name and error codes of a GraphQL
-// response for the request's log line and metrics.
+// reportOutcome hands o to the first writer of w's chain that takes it.
+func reportOutcome(w http.ResponseWriter, o outcome) {
+	for w != nil {
+		if r, ok := w.(outcomeReporter); ok {
+			r.reportOutcome(o)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
+type outcomeKey struct{}
+
+// recordResponse notes the operation name, error codes and page age of a
+// GraphQL response, for graphQLOverHTTP to report: the one writer of the
+// outcome that graphQLOverHTTP put in the context.
 func recordResponse(ctx context.Context, resp *graphql.Response) {
-	rec, ok := ctx.Value(recordKey{}).(*requestRecord)
+	o, ok := ctx.Value(outcomeKey{}).(*outcome)
 	if !ok || resp == nil {
 		return
 	}
-	rec.graphql = true
+	o.answered = true
 	if graphql.HasOperationContext(ctx) {
 		if op := graphql.GetOperationContext(ctx); op.Operation != nil {
-			rec.operation = op.Operation.Name
+			o.operation = op.Operation.Name
 		} else {
-			rec.operation = op.OperationName
+			o.operation = op.OperationName
 		}
 	}
 	if l, err := loader.For(ctx); err == nil {
-		rec.pageAge = l.Oldest()
+		o.pageAge = l.Oldest()
 	}
-	rec.stale = resp.Extensions["stale"] == true
+	o.stale = resp.Extensions["stale"] == true
 	for _, e := range resp.Errors {
 		if code, ok := e.Extensions["code"].(string); ok {
-			rec.codes = append(rec.codes, code)
+			o.codes = append(o.codes, code)
 		}
 	}
 }
+
+type requestIDKey struct{}
 
 // logRequests writes one log line per request (never a header value, so
 // never a token) and the operation metrics.
@@ -151,19 +186,19 @@ func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 
 		id := requestID(r.Header.Get("X-Request-ID"))
 		w.Header().Set("X-Request-ID", id)
-		rec := &requestRecord{id: id}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		ctx := context.WithValue(r.Context(), recordKey{}, rec)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		elapsed := time.Since(start)
 
-		outcome := "ok"
-		if len(rec.codes) > 0 {
-			outcome = rec.codes[0]
+		o := sw.outcome
+		result := "ok"
+		if len(o.codes) > 0 {
+			result = o.codes[0]
 		}
-		name := m.names.label(rec.operation)
-		if rec.graphql {
-			m.operations.WithLabelValues(name, outcome).Inc()
+		name := m.names.label(o.operation)
+		if o.answered {
+			m.operations.WithLabelValues(name, result).Inc()
 			m.duration.WithLabelValues(name).Observe(elapsed.Seconds())
 		}
 		level := slog.LevelInfo
@@ -175,7 +210,7 @@ func logRequests(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
 			slog.String("operation", name),
-			slog.Any("codes", rec.codes),
+			slog.Any("codes", o.codes),
 			slog.Duration("duration", elapsed),
 		)
 	})
@@ -200,9 +235,12 @@ func requestID(given string) string {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	status  int
+	wrote   bool
+	outcome outcome
 }
+
+func (w *statusWriter) reportOutcome(o outcome) { w.outcome = o }
 
 func (w *statusWriter) WriteHeader(status int) {
 	if !w.wrote {

@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -14,8 +15,12 @@ import (
 func graphQLOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ow := &overHTTPWriter{ResponseWriter: w}
-		next.ServeHTTP(ow, r)
+		o := &outcome{}
+		next.ServeHTTP(ow, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
 		ow.finish()
+		if o.answered {
+			reportOutcome(w, *o)
+		}
 	})
 }
 
