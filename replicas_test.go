@@ -26,15 +26,15 @@ type replica struct {
 
 func startReplica(t *testing.T, vars map[string]string) replica {
 	t.Helper()
-	addr := freeAddr(t)
+	ln := loopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", addr}, env(vars), io.Discard, io.Discard) }()
+	go func() { done <- serve(ctx, nil, env(vars), io.Discard, io.Discard, listeners{main: ln}) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	r := replica{base: "http://" + addr}
+	r := replica{base: "http://" + ln.Addr().String()}
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(r.base + "/healthz")
 		if err != nil {
@@ -186,13 +186,30 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	t.Cleanup(up.Close)
 	r := startReplica(t, map[string]string{
 		"BOTPENGUIN_BASE_URL": up.URL,
-		"REDIS_URL":           "redis://" + freeAddr(t) + "/0",
+		"REDIS_URL":           "redis://" + hangingUp(t) + "/0",
 		"CACHE_TTL":           "30s",
 		"CACHE_KEY_SECRET":    "replicas-share-this-secret",
 		"LOG_LEVEL":           "error",
 	})
 	answer := r.post(t, "any-token", map[string]any{"query": `{ customers { nodes { id } } }`})
 	assert.Empty(t, errorCodes(answer), "%v", answer)
+}
+
+// hangingUp is the address of a listener that closes every connection at
+// once: a Redis nobody can talk to, on a port nobody else can take.
+func hangingUp(t *testing.T) string {
+	t.Helper()
+	ln := loopback(t)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return // closed at the end of the test
+			}
+			conn.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 func mustJSON(v any) string {

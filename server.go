@@ -17,14 +17,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/botpenguin-gateway/gateway/internal/config"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/botpenguin-gateway/gateway/internal/app"
+	"github.com/botpenguin-gateway/gateway/internal/config"
 	"github.com/botpenguin-gateway/gateway/internal/httpserver"
-	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -67,7 +65,42 @@ func shutdownGrace(requestTimeout time.Duration) time.Duration {
 	return requestTimeout + answerWriteGrace
 }
 
+// run is the program: main hands it the process's arguments, environment
+// and output.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return serve(ctx, args, getenv, stdout, stderr, listeners{})
+}
+
+// listeners are what serve listens on instead of ADDR (or -addr) and
+// METRICS_ADDR; a nil one is opened from the configuration. Tests hand them
+// in, so that no port is chosen, freed and then taken by someone else.
+type listeners struct {
+	main    net.Listener
+	metrics net.Listener
+}
+
+// close closes those given; closing one already served and closed is
+// harmless.
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.main, l.metrics} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// listen is the listener given, or else a new one on addr.
+func listen(given net.Listener, addr string) (net.Listener, error) {
+	if given != nil {
+		return given, nil
+	}
+	return net.Listen("tcp", addr)
+}
+
+// serve is run on the listeners given; it owns them, and closes them
+// whatever happens.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, given listeners) error {
+	defer given.close()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -97,46 +130,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *addr != "" {
 		cfg.Addr = *addr
 	}
+	if given.main != nil {
+		cfg.Addr = given.main.Addr().String()
+	}
+	if given.metrics != nil {
+		// Also keeps /metrics off the main listener.
+		cfg.MetricsAddr = given.metrics.Addr().String()
+	}
 
 	logOut := httpserver.NewBufferedWriter(stderr, logFlushInterval)
 	defer logOut.Close()
-	log := slog.New(httpserver.LogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	tracer, stopTracing, err := newTracerProvider(getenv)
+	gw, err := app.New(cfg, app.Deps{Logger: log, Registry: reg})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = stopTracing(context.Background()) }()
-
-	caches, err := newStores(cfg, log, reg)
-	if err != nil {
-		return err
-	}
-	defer caches.close()
-
-	upstreamOpts := []upstream.Option{
-		upstream.WithTimeout(cfg.UpstreamTimeout),
-		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
-		upstream.WithBreaker(cfg.BreakerCooldown),
-		upstream.WithMaxConcurrency(cfg.UpstreamConcurrency),
-		upstream.WithMetrics(reg),
-		upstream.WithLogger(log),
-	}
-	if tracer != nil {
-		upstreamOpts = append(upstreamOpts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
-			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(httpserver.Propagator()))
-		}))
-	}
-	client, err := upstream.New(cfg.BaseURL, append(upstreamOpts, caches.upstreamOpts...)...)
-	if err != nil {
-		return fmt.Errorf("BOTPENGUIN_BASE_URL: %w", err)
-	}
-	gw := httpserver.New(cfg, httpserver.Deps{
-		Logger: log, Registry: reg, Fetch: client.ListCustomers,
-		APQCache: caches.apq, TracerProvider: tracer,
-	})
+	defer func() { _ = gw.Close(context.Background()) }()
 
 	srv := &http.Server{
 		Handler:           gw,
@@ -148,20 +160,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(given.main, cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR: %w", err)
 	}
+	defer ln.Close()
 	// The main server first: it is shut down first, and metrics stay
 	// scrapable while it drains.
 	servers := []listening{{srv, ln}}
 	if cfg.MetricsAddr != "" {
-		metricsLn, err := net.Listen("tcp", cfg.MetricsAddr)
+		metricsLn, err := listen(given.metrics, cfg.MetricsAddr)
 		if err != nil {
-			ln.Close()
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
-		servers = append(servers, listening{metricsServer(httpserver.MetricsHandler(reg), log), metricsLn})
+		defer metricsLn.Close()
+		servers = append(servers, listening{metricsServer(gw.MetricsHandler(), log), metricsLn})
 		log.Info("metrics listening", slog.String("addr", metricsLn.Addr().String()))
 	}
 	if *demo {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,29 +17,31 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
-// running is a run in progress on ports it chose itself (ADDR and
-// METRICS_ADDR 127.0.0.1:0), read back from its log: no other process can
-// take them between choosing and listening.
+// running is a gateway served on listeners the test handed it: the main
+// one, and one for METRICS_ADDR when the test's variables set it.
 type running struct {
 	base        string // the main listener, http://host:port
 	metricsBase string // the METRICS_ADDR listener, "" without one
 	stderr      *syncBuffer
 	cancel      context.CancelFunc
-	done        chan struct{} // closed when run returned, with err
+	done        chan struct{} // closed when serve returned, with err
 	err         error
 }
 
 func startRun(t *testing.T, vars map[string]string) *running {
 	t.Helper()
-	vars = maps.Clone(vars)
-	if vars == nil {
-		vars = map[string]string{}
+	given := listeners{main: loopback(t)}
+	r := &running{base: "http://" + given.main.Addr().String(), stderr: &syncBuffer{}, done: make(chan struct{})}
+	if addr := vars["METRICS_ADDR"]; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		given.metrics, r.metricsBase = ln, "http://"+ln.Addr().String()
 	}
-	vars["ADDR"] = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	r.cancel = cancel
 	go func() {
-		r.err = run(ctx, nil, env(vars), io.Discard, r.stderr)
+		r.err = serve(ctx, nil, env(vars), io.Discard, r.stderr, given)
 		close(r.done)
 	}()
 	t.Cleanup(func() {
@@ -51,18 +53,15 @@ func startRun(t *testing.T, vars map[string]string) *running {
 		}
 	})
 	require.Eventually(t, func() bool {
-		r.base = "http://" + r.loggedAddr("gateway listening")
-		if vars["METRICS_ADDR"] != "" {
-			r.metricsBase = "http://" + r.loggedAddr("metrics listening")
-		}
-		return r.base != "http://" && r.metricsBase != "http://"
-	}, 10*time.Second, 10*time.Millisecond, "listening addresses in the log:\n%s", r.stderr)
+		status, _ := get(r.base + "/healthz")
+		return status == 200
+	}, 10*time.Second, 10*time.Millisecond, "serving; logs:\n%s", r.stderr)
 	return r
 }
 
 // loggedAddr is the addr of the first log line with message msg.
-func (r *running) loggedAddr(msg string) string {
-	for _, line := range strings.Split(r.stderr.String(), "\n") {
+func loggedAddr(logs, msg string) string {
+	for _, line := range strings.Split(logs, "\n") {
 		var entry struct{ Msg, Addr string }
 		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == msg {
 			return entry.Addr

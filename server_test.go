@@ -16,14 +16,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
+// loopback is a listener on a port the system chose, for serve: nobody can
+// take the port between choosing and listening.
+func loopback(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	t.Cleanup(func() { ln.Close() }) // serve closes it too; twice is harmless
+	return ln
 }
 
 // env is an environment of vars alone, except that SHUTDOWN_DELAY is 0
@@ -70,16 +70,16 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 // in-flight request finish before run returns.
 func TestDemoServesAndShutsDownGracefully(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	ln := loopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-demo", "-demo-latency", "50ms", "-addr", addr}, env(nil), &stdout, &stderr)
+		done <- serve(ctx, []string{"-demo", "-demo-latency", "50ms"}, env(nil), &stdout, &stderr, listeners{main: ln})
 	}()
 
-	base := "http://" + addr
+	base := "http://" + ln.Addr().String()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/healthz")
 		if err != nil {
@@ -139,6 +139,28 @@ func TestDemoServesAndShutsDownGracefully(t *testing.T) {
 	_, err = http.Get(base + "/healthz")
 	assert.Error(t, err, "the listener is closed")
 	assert.NotContains(t, stderr.String(), "demo-key")
+}
+
+// TestRunListensOnTheAddrFlag: handed no listener, run listens where -addr
+// says, over ADDR (here one nothing can listen on), and logs where.
+func TestRunListensOnTheAddrFlag(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, env(map[string]string{"ADDR": "no-port"}), io.Discard, &stderr)
+	}()
+	var addr string
+	require.Eventually(t, func() bool {
+		addr = loggedAddr(stderr.String(), "gateway listening")
+		return addr != ""
+	}, 10*time.Second, 10*time.Millisecond, "logs:\n%s", &stderr)
+	status, _ := get("http://" + addr + "/healthz")
+	assert.Equal(t, 200, status)
+	cancel()
+	require.NoError(t, <-done)
 }
 
 type syncBuffer struct {

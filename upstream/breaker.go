@@ -42,7 +42,7 @@ const (
 // timeouts and refused connections (ErrUnavailable); 4xx, 429 and bad
 // responses count as successes (the upstream answered), and attempts
 // cancelled because every caller went away are not counted at all. See the
-// trip rule above. While open, ListCustomers answers ErrUnavailable wrapping
+// trip rule above. While open, every call answers ErrUnavailable wrapping
 // ErrCircuitOpen at once; after cooldown one probe goes through.
 func WithBreaker(cooldown time.Duration) Option {
 	return func(c *Client) {
@@ -54,8 +54,11 @@ func WithBreaker(cooldown time.Duration) Option {
 	}
 }
 
-func (c *Client) newBreaker(cooldown time.Duration) *gobreaker.CircuitBreaker[Page] {
-	return gobreaker.NewCircuitBreaker[Page](gobreaker.Settings{
+// newBreaker is one breaker for every endpoint. It judges an attempt by its
+// error alone, whatever the attempt decodes, hence the two-step breaker
+// (its type parameter is unused).
+func (c *Client) newBreaker(cooldown time.Duration) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         "upstream",
 		MaxRequests:  breakerProbes,
 		Interval:     breakerWindow,
@@ -86,15 +89,18 @@ func callerGone(err error) bool {
 }
 
 // guard runs one attempt through the breaker, when there is one.
-func (c *Client) guard(attempt func() (Page, error)) (Page, error) {
+func (c *Client) guard(attempt func() error) (err error) {
 	if c.breaker == nil {
 		return attempt()
 	}
-	p, err := c.breaker.Execute(attempt)
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return Page{}, &Error{Kind: ErrUnavailable, Err: ErrCircuitOpen}
+	done, err := c.breaker.Allow()
+	if err != nil { // open, or half-open with its probes out
+		return &Error{Kind: ErrUnavailable, Err: ErrCircuitOpen}
 	}
-	return p, err
+	// Deferred so that a panicking attempt still ends its turn (a
+	// half-open breaker would wait for it forever).
+	defer func() { done(err) }()
+	return attempt()
 }
 
 // stateName is a breaker state as a metric label value and in logs.

@@ -78,7 +78,7 @@ func TestBreakerOpensOnOutages(t *testing.T) {
 			c, reg, logs := breakerClient(t, srv.URL, time.Hour, tc.opts...)
 			ctx := context.Background()
 			for i := range 10 {
-				_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+				_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 				if !errors.Is(err, upstream.ErrUnavailable) || errors.Is(err, upstream.ErrCircuitOpen) {
 					t.Fatalf("call %d: err = %v, want an upstream ErrUnavailable", i+1, err)
 				}
@@ -86,7 +86,7 @@ func TestBreakerOpensOnOutages(t *testing.T) {
 			calls := srv.Calls()
 			for range 5 {
 				start := time.Now()
-				_, err := c.ListCustomers(ctx, token, 2, upstream.SortName)
+				_, err := c.Customers.List(ctx, token, 2, upstream.SortName)
 				if !isCircuitOpen(err) {
 					t.Fatalf("err = %v, want ErrUnavailable wrapping ErrCircuitOpen with no status", err)
 				}
@@ -117,7 +117,7 @@ func TestBreakerStopsTheRetryLoop(t *testing.T) {
 	srv := newServer(t)
 	srv.SetFault(upstreamtest.Status(503))
 	c, _, _ := breakerClient(t, srv.URL, time.Hour, upstream.WithRetries(20, 0))
-	_, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
 	if !errors.As(err, &e) || e.StatusCode != 503 || errors.Is(err, upstream.ErrCircuitOpen) {
 		t.Errorf("err = %v, want the last 503", err)
@@ -125,7 +125,7 @@ func TestBreakerStopsTheRetryLoop(t *testing.T) {
 	if got := srv.Calls(); got != 10 {
 		t.Errorf("upstream calls = %d, want 10 (the breaker opened after the tenth)", got)
 	}
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
 		t.Errorf("next call: err = %v, want an open circuit", err)
 	}
 }
@@ -154,11 +154,11 @@ func TestBreakerTripRule(t *testing.T) {
 			srv.SetFault(sequence(tc.statuses...))
 			c, _, _ := breakerClient(t, srv.URL, time.Hour)
 			for i := range tc.statuses {
-				if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); isCircuitOpen(err) {
+				if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); isCircuitOpen(err) {
 					t.Fatalf("call %d: circuit already open", i+1)
 				}
 			}
-			_, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+			_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 			if isCircuitOpen(err) != tc.open {
 				t.Errorf("after %d calls: err = %v, want open %v", len(tc.statuses), err, tc.open)
 			}
@@ -189,7 +189,7 @@ func TestBreakerIgnoresClientErrors(t *testing.T) {
 			srv.SetFault(tc.fault)
 			c, reg, _ := breakerClient(t, srv.URL, time.Hour)
 			for range 30 {
-				if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err == nil || isCircuitOpen(err) {
+				if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err == nil || isCircuitOpen(err) {
 					t.Fatalf("err = %v, want the upstream's error", err)
 				}
 			}
@@ -223,7 +223,7 @@ func TestBreakerIgnoresCallersGoingAway(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() {
-			_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+			_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 			done <- err
 		}()
 		<-arrived
@@ -240,7 +240,7 @@ func TestBreakerIgnoresCallersGoingAway(t *testing.T) {
 		return metricValue(t, reg, "gateway_upstream_requests_total", "outcome", "canceled", "status", "none") == n
 	})
 	srv.SetFault(nil)
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
 		t.Fatalf("err = %v after %d callers went away, want the page", err, n)
 	}
 	if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 0 {
@@ -253,9 +253,9 @@ func tripBreaker(t *testing.T, c *upstream.Client, srv *upstreamtest.Server) {
 	t.Helper()
 	srv.SetFault(upstreamtest.Status(503))
 	for range 10 {
-		_, _ = c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+		_, _ = c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	}
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
 		t.Fatalf("err = %v, want an open circuit", err)
 	}
 }
@@ -264,7 +264,7 @@ func tripBreaker(t *testing.T, c *upstream.Client, srv *upstreamtest.Server) {
 // the cooldown, which runs on the real clock) and returns its result.
 func untilAdmitted(c *upstream.Client) result {
 	for {
-		p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+		p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 		if !isCircuitOpen(err) {
 			return result{p, err}
 		}
@@ -287,7 +287,7 @@ func TestBreakerHalfOpenProbeCloses(t *testing.T) {
 	<-arrived // the probe is at the upstream: the breaker is half-open
 
 	// One probe at a time: another call is answered at once, with no call.
-	if _, err := c.ListCustomers(context.Background(), token, 2, upstream.SortCreatedAt); !isCircuitOpen(err) {
+	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt); !isCircuitOpen(err) {
 		t.Errorf("second call while half-open: err = %v, want an open circuit", err)
 	}
 	if got := srv.Calls(); got != calls+1 {
@@ -308,7 +308,7 @@ func TestBreakerHalfOpenProbeCloses(t *testing.T) {
 			t.Errorf("transitions to %s = %v, want 1", to, got)
 		}
 	}
-	if _, err := c.ListCustomers(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
 		t.Errorf("after closing: %v", err)
 	}
 	if !strings.Contains(logs(), `"from":"half_open","to":"closed"`) {
@@ -327,7 +327,7 @@ func TestBreakerFailedProbeReopens(t *testing.T) {
 	if !errors.As(r.err, &e) || e.StatusCode != 503 {
 		t.Fatalf("probe: err = %v, want the upstream's 503", r.err)
 	}
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
 		t.Errorf("after a failed probe: err = %v, want an open circuit", err)
 	}
 	if got := srv.Calls(); got != calls+1 {

@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -28,14 +29,14 @@ func newCached(t *testing.T, url string, staleIfError time.Duration, opts ...ups
 	t.Helper()
 	clk := newFakeClock(t0)
 	reg := prometheus.NewRegistry()
-	base := []upstream.Option{upstream.WithCache(upstream.NewMemoryCache(100), time.Minute, staleIfError),
+	base := []upstream.Option{upstream.WithCache(upstream.NewMemoryCache[upstream.Page](100), time.Minute, staleIfError),
 		upstream.WithClock(clk.Now), upstream.WithMetrics(reg)}
 	c, _ := newClient(t, url, append(base, opts...)...)
 	return cached{c, clk, reg}
 }
 
 func (cc cached) list(tok upstream.Token, page int) (upstream.Page, error) {
-	return cc.c.ListCustomers(context.Background(), tok, page, upstream.SortCreatedAt)
+	return cc.c.Customers.List(context.Background(), tok, page, upstream.SortCreatedAt)
 }
 
 func (cc cached) results(t *testing.T) (hit, miss, stale float64) {
@@ -63,7 +64,7 @@ func TestCacheHitMakesNoCall(t *testing.T) {
 		t.Errorf("upstream calls = %d, want 1", got)
 	}
 	// Another page, or another sort, is another entry.
-	if _, err := cc.c.ListCustomers(context.Background(), token, 1, upstream.SortName); err != nil {
+	if _, err := cc.c.Customers.List(context.Background(), token, 1, upstream.SortName); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cc.list(token, 2); err != nil {
@@ -122,12 +123,12 @@ func TestCacheKeepsTokensApart(t *testing.T) {
 
 // keyRecorder is a Cache that notes the keys it is given.
 type keyRecorder struct {
-	*upstream.MemoryCache
+	*upstream.MemoryCache[upstream.Page]
 	mu   sync.Mutex
 	keys []string
 }
 
-func (k *keyRecorder) Set(ctx context.Context, key string, p upstream.CachedPage, keepFor time.Duration) {
+func (k *keyRecorder) Set(ctx context.Context, key string, p upstream.Entry[upstream.Page], keepFor time.Duration) {
 	k.mu.Lock()
 	k.keys = append(k.keys, key)
 	k.mu.Unlock()
@@ -137,7 +138,7 @@ func (k *keyRecorder) Set(ctx context.Context, key string, p upstream.CachedPage
 func TestCacheKeys(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
-	shared := &keyRecorder{MemoryCache: upstream.NewMemoryCache(100)}
+	shared := &keyRecorder{MemoryCache: upstream.NewMemoryCache[upstream.Page](100)}
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	replica := func(opts ...upstream.Option) *upstream.Client {
 		c, _ := newClient(t, srv.URL, append([]upstream.Option{upstream.WithCache(shared, time.Minute, 0)}, opts...)...)
@@ -145,22 +146,25 @@ func TestCacheKeys(t *testing.T) {
 	}
 	a, b := replica(upstream.WithCacheKeySecret(secret)), replica(upstream.WithCacheKeySecret(secret))
 	ctx := context.Background()
-	if _, err := a.ListCustomers(ctx, token, 3, upstream.SortName); err != nil {
+	if _, err := a.Customers.List(ctx, token, 3, upstream.SortName); err != nil {
 		t.Fatal(err)
 	}
 	shared.mu.Lock()
 	keys := append([]string(nil), shared.keys...)
 	shared.mu.Unlock()
-	if len(keys) != 1 || !strings.HasPrefix(keys[0], "page:v1:") || !strings.HasSuffix(keys[0], ":name:3") ||
+	// The credential's namespace (the HMAC of the token and its
+	// generation), then the method and the URL.
+	want := regexp.MustCompile(`^[A-Za-z0-9_-]{43}\.[0-9]+ GET ` + regexp.QuoteMeta(srv.URL+"/customer/list?page=3&sort=name") + `$`)
+	if len(keys) != 1 || !want.MatchString(keys[0]) ||
 		strings.Contains(keys[0], string(token)) || strings.Contains(keys[0], "test-token") {
-		t.Fatalf("keys = %q, want one page:v1:<hmac>:name:3 without the token", keys)
+		t.Fatalf("keys = %q, want one <hmac>.<generation> GET <url> without the token", keys)
 	}
 	// A replica with the same secret finds the page; one with another
 	// secret (the default: random per client) does not.
-	if _, err := b.ListCustomers(ctx, token, 3, upstream.SortName); err != nil || srv.Calls() != 1 {
+	if _, err := b.Customers.List(ctx, token, 3, upstream.SortName); err != nil || srv.Calls() != 1 {
 		t.Errorf("same secret: %v, %d calls; want a hit", err, srv.Calls())
 	}
-	if _, err := replica().ListCustomers(ctx, token, 3, upstream.SortName); err != nil || srv.Calls() != 2 {
+	if _, err := replica().Customers.List(ctx, token, 3, upstream.SortName); err != nil || srv.Calls() != 2 {
 		t.Errorf("another secret: %v, %d calls; want a miss", err, srv.Calls())
 	}
 }
@@ -254,11 +258,11 @@ func TestCacheStoresOnlySuccesses(t *testing.T) {
 func TestMemoryCache(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m := upstream.NewMemoryCache(2)
+	m := upstream.NewMemoryCache[upstream.Page](2)
 	clk := newFakeClock(t0)
 	upstream.SetMemoryCacheClock(m, clk.Now)
-	page := func(id string) upstream.CachedPage {
-		return upstream.CachedPage{Page: upstream.Page{Customers: []upstream.Customer{{ID: id}}}, StoredAt: t0}
+	page := func(id string) upstream.Entry[upstream.Page] {
+		return upstream.Entry[upstream.Page]{Value: upstream.Page{Customers: []upstream.Customer{{ID: id}}}, StoredAt: t0}
 	}
 	m.Set(ctx, "a", page("a"), time.Minute)
 	m.Set(ctx, "b", page("b"), time.Minute)
@@ -269,7 +273,7 @@ func TestMemoryCache(t *testing.T) {
 	if _, ok := m.Get(ctx, "b"); ok {
 		t.Error("b kept beyond the size bound (least recently used)")
 	}
-	if got, ok := m.Get(ctx, "c"); !ok || got.Page.Customers[0].ID != "c" || !got.StoredAt.Equal(t0) {
+	if got, ok := m.Get(ctx, "c"); !ok || got.Value.Customers[0].ID != "c" || !got.StoredAt.Equal(t0) {
 		t.Errorf("c = %+v, %v", got, ok)
 	}
 	clk.Advance(time.Minute) // a's keepFor is over, c's is not
@@ -283,7 +287,7 @@ func TestMemoryCache(t *testing.T) {
 	if _, ok := m.Get(ctx, "d"); ok || m.Len() != 1 {
 		t.Errorf("keepFor 0 stored something; len %d", m.Len())
 	}
-	if upstream.NewMemoryCache(0) == nil {
+	if upstream.NewMemoryCache[upstream.Page](0) == nil {
 		t.Error("NewMemoryCache(0) = nil")
 	}
 }

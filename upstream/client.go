@@ -1,16 +1,19 @@
-// Package upstream is the client of BotPenguin's Partner API: one endpoint,
-// GET {base}/customer/list?page=N&sort=FIELD, sent with "authtype: Key" and
-// the caller's bearer token.
+// Package upstream is the client of BotPenguin's Partner API, shaped like
+// google/go-github: one Client, whose services call the API's resources
+// (client.Customers.List), every call built by newRequest and sent by do,
+// and answers checked by CheckResponse.
 //
-// The client maps every failure to an *Error wrapping one sentinel
-// (ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrUnavailable,
-// ErrBadResponse), retries what is worth retrying, coalesces identical
-// concurrent calls and counts its attempts in Prometheus metrics. It never
-// prints a token: not in errors, logs or metrics.
+// do is the one pipeline of every endpoint (do.go). It maps every failure
+// to an *Error wrapping one sentinel (ErrUnauthorized, ErrForbidden,
+// ErrRateLimited, ErrUnavailable, ErrBadResponse), retries what the
+// request's method makes safe to retry, coalesces identical concurrent
+// reads and counts its attempts in Prometheus metrics. It never prints a
+// token: not in errors, logs or metrics.
 //
 // Options add resilience, each in its own file: a circuit breaker
-// (breaker.go), a bound on concurrent upstream calls (limit.go) and a page
-// cache with stale-if-error (cache.go, memcache.go).
+// (breaker.go), a bound on concurrent upstream calls (limit.go) and a
+// cache of answers with stale-if-error, emptied per credential by
+// Client.Invalidate (cache.go, memcache.go).
 package upstream
 
 import (
@@ -18,14 +21,12 @@ import (
 	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,22 +63,34 @@ type Client struct {
 	now         func() time.Time                                 // injectable for tests (WithClock)
 
 	breakerCooldown time.Duration // 0: no breaker
-	breaker         *gobreaker.CircuitBreaker[Page]
+	breaker         *gobreaker.TwoStepCircuitBreaker[struct{}]
 	slots           *semaphore.Weighted // nil: no bound on concurrent attempts
 
-	cache        Cache // nil: no cache
 	cacheTTL     time.Duration
 	staleIfError time.Duration
-	cacheSecret  []byte // HMAC key of the cache keys
+	keySecret    []byte    // HMAC key of the credentials in coalescing and cache keys
+	macs         sync.Pool // of HMAC hashes keyed with keySecret
 
 	reg     prometheus.Registerer
 	metrics *metrics
 	log     *slog.Logger
-	flights group
 
 	wrapTransport func(http.RoundTripper) http.RoundTripper
 
 	optErr error // the first invalid option, reported by New
+
+	pages sharing[Page] // the customer list's coalescing and cache
+
+	common service // what every service holds: the client
+
+	// Customers calls the customer endpoints.
+	Customers *CustomersService
+}
+
+// service is what a service of the client holds; each service is this
+// type under its own name, as in go-github.
+type service struct {
+	client *Client
 }
 
 // Option configures a Client in New.
@@ -118,7 +131,9 @@ func WithTimeout(d time.Duration) Option {
 // refused connection (UPSTREAM_RETRIES), with exponential backoff and full
 // jitter, and the longest Retry-After of a 429 that is waited for and
 // retried (UPSTREAM_RETRY_MAX_WAIT); a 429 asking for longer is returned at
-// once. The defaults are DefaultRetries and DefaultRetryMaxWait.
+// once. A request that is not idempotent (a POST) is retried only after a
+// refused connection or such a 429, when the upstream cannot have acted on
+// it. The defaults are DefaultRetries and DefaultRetryMaxWait.
 func WithRetries(n int, maxWait time.Duration) Option {
 	return func(c *Client) {
 		if n < 0 || maxWait < 0 {
@@ -208,12 +223,16 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.breakerCooldown > 0 {
 		c.breaker = c.newBreaker(c.breakerCooldown)
 	}
-	if c.cache != nil && c.cacheSecret == nil {
-		// Per process: fine for a memory cache; a shared cache needs
-		// WithCacheKeySecret with the same secret on every replica.
-		c.cacheSecret = make([]byte, 32)
-		_, _ = cryptorand.Read(c.cacheSecret) // never fails on supported platforms
+	if c.keySecret == nil {
+		// Per process: fine for coalescing and a memory cache; a shared
+		// cache needs WithCacheKeySecret with the same secret on every
+		// replica.
+		c.keySecret = make([]byte, 32)
+		_, _ = cryptorand.Read(c.keySecret) // never fails on supported platforms
 	}
+	c.macs.New = c.newMAC
+	c.common.client = c
+	c.Customers = (*CustomersService)(&c.common)
 	if c.http == nil {
 		var transport http.RoundTripper = newTransport()
 		if c.wrapTransport != nil {
@@ -282,199 +301,11 @@ func newTransport() *http.Transport {
 	}
 }
 
-// ListCustomers returns one page (1-based) of the customers token can see,
-// in sort order. An empty Page is past the end. Records that cannot be
-// mapped are in Page.Invalid, the others in Page.Customers.
-//
-// Identical concurrent calls (same token, page and sort) share one upstream
-// call, so the returned Page may be shared with other callers: treat it as
-// read-only. The shared call goes on while any caller waits for it, and is
-// cancelled when all of them have gone away.
-//
-// With WithCache, a fresh cached page is returned without any call, and a
-// stale one may stand in for an unavailable or rate-limited upstream (see
-// Page.Stale).
-//
-// Errors wrap one of the Err* sentinels (see Error), except when ctx is
-// cancelled: then the error wraps context.Canceled. An empty token (or one
-// that cannot be sent in a header) is ErrUnauthorized without a call; a page
-// below 1 is a caller's bug and gets a plain error without a call. When ctx's deadline
-// passes first, the error is the last attempt's error, or ErrUnavailable
-// wrapping context.DeadlineExceeded when no attempt has ended yet.
-func (c *Client) ListCustomers(ctx context.Context, token Token, page int, sort Sort) (Page, error) {
-	if page < 1 {
-		return Page{}, errInvalidPage
-	}
-	if sort == "" {
-		sort = SortCreatedAt
-	}
-	if token == "" || !validHeaderValue(string(token)) {
-		// Nothing worth sending; the upstream would answer 401.
-		return Page{}, &Error{Kind: ErrUnauthorized, Message: "missing or malformed token; no call was made"}
-	}
-	if err := ctx.Err(); err != nil {
-		return Page{}, ctxErr(ctx, nil)
-	}
-	if c.cache != nil {
-		return c.listCached(ctx, token, page, sort)
-	}
-	return c.list(ctx, token, page, sort, "")
-}
-
-// list makes (or joins) the coalesced upstream call; on success, when
-// cacheKey is not empty, the page is stored once for all the callers.
-func (c *Client) list(ctx context.Context, token Token, page int, sort Sort, cacheKey string) (Page, error) {
-	return c.flights.do(ctx, flightKey{token: token, page: page, sort: sort}, c.metrics.coalesced,
-		func(ctx context.Context, f *flight) (Page, error) {
-			p, err := c.fetch(ctx, f, token, page, sort)
-			if err == nil && cacheKey != "" {
-				c.cache.Set(ctx, cacheKey, CachedPage{Page: p, StoredAt: c.now()}, c.cacheTTL+c.staleIfError)
-			}
-			return p, err
-		})
-}
-
-// ctxErr is the error for a caller whose ctx is done: on cancellation the
-// context error itself, on a deadline the last attempt's error when there
-// was one.
-func ctxErr(ctx context.Context, last error) error {
-	err := ctx.Err()
-	if errors.Is(err, context.DeadlineExceeded) {
-		if last != nil {
-			return last
-		}
-		return &Error{Kind: ErrUnavailable, Err: err}
-	}
-	return fmt.Errorf("upstream: list customers: %w", err)
-}
-
-var errInvalidPage = errors.New("upstream: page must be >= 1")
-
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func (c *Client) listURL(page int, sort Sort) string {
-	return c.base + "/customer/list?page=" + strconv.Itoa(page) + "&sort=" + url.QueryEscape(string(sort))
-}
-
-// attempt makes one HTTP request, bounded by the per-attempt timeout.
-func (c *Client) attempt(ctx context.Context, token Token, page int, sort Sort, n int) (p Page, err error) {
-	start := time.Now()
-	status := 0
-	defer func() {
-		d := time.Since(start)
-		outcome := outcomeOf(err)
-		c.metrics.requests.WithLabelValues(outcome, statusLabel(status)).Inc()
-		c.metrics.duration.Observe(d.Seconds())
-		c.log.DebugContext(ctx, "upstream attempt",
-			"page", page, "sort", string(sort), "attempt", n+1,
-			"status", status, "outcome", outcome, "duration", d)
-	}()
-
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, c.listURL(page, sort), nil)
-	if err != nil {
-		return Page{}, &Error{Kind: ErrBadResponse, Err: errors.New("cannot build the request")}
-	}
-	req.Header.Set("authtype", "Key")
-	req.Header.Set("Authorization", "Bearer "+string(token))
-	req.Header.Set("Accept", "application/json")
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Page{}, c.transportErr(ctx, actx, err)
-	}
-	defer resp.Body.Close()
-	status = resp.StatusCode
-
-	limit := int64(maxErrorBody)
-	if status >= 200 && status <= 299 {
-		limit = MaxBodyBytes
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		e := c.transportErr(ctx, actx, err)
-		if ue, ok := e.(*Error); ok {
-			ue.StatusCode = status
-		}
-		return Page{}, e
-	}
-	if int64(len(body)) > limit {
-		if limit == MaxBodyBytes {
-			return Page{}, &Error{Kind: ErrBadResponse, StatusCode: status, Err: fmt.Errorf("body larger than %d bytes", MaxBodyBytes)}
-		}
-		body = body[:limit]
-	}
-
-	if status >= 200 && status <= 299 {
-		if p, ok := decodeGoodPage(body); ok {
-			return p, nil
-		}
-	}
-	data, err := checkResponse(resp, body, c.now())
-	if err != nil {
-		var ue *Error
-		if errors.As(err, &ue) {
-			ue.Message = cleanMessage(ue.Message, token)
-		}
-		return Page{}, err
-	}
-	return decodePage(data)
-}
-
-// transportErr maps a failure to get or read an answer: the caller's
-// cancellation stays a context error; anything else (timeout, refused
-// connection, reset) is ErrUnavailable. *url.Error is unwrapped so the
-// URL is never printed.
-func (c *Client) transportErr(ctx, actx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return &Error{Kind: ErrUnavailable, Err: &attemptTimeoutError{after: c.timeout}}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return &Error{Kind: ErrUnavailable, Err: err}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// backoff is the wait before retry number retry (0-based): full jitter,
-// a uniform random duration in [0, min(cap, base·2^retry)]. Full jitter
-// spreads the retries of many callers that failed together, so that they
-// do not hit a recovering upstream in waves.
-func (c *Client) backoff(retry int) time.Duration {
-	// Doubling step by step, not base<<retry, which overflows for a large
-	// base and would then wait nothing.
-	ceil := c.backoffBase
-	for i := 0; i < retry && ceil < c.backoffCap; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, c.backoffCap)
-	if ceil <= 0 {
-		return 0
-	}
-	return rand.N(ceil + 1)
+// Invalidate makes the next calls with token see the upstream as it is now;
+// call it after a write made with token. Every answer cached for token is
+// dropped (on every replica, with a shared cache), and calls in flight
+// with it, which the upstream may have answered before the write, are no
+// longer joined by later callers.
+func (c *Client) Invalidate(ctx context.Context, token Token) {
+	c.pages.forget(ctx, c.credential(token))
 }

@@ -62,7 +62,7 @@ func TestSendsHeadersAndParams(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, upstreamtest.WithToken(string(token)))
 	c, _ := newClient(t, srv.URL+"/") // the trailing slash is dropped
-	p, err := c.ListCustomers(context.Background(), token, 3, upstream.SortName)
+	p, err := c.Customers.List(context.Background(), token, 3, upstream.SortName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestSendsHeadersAndParams(t *testing.T) {
 	}
 	// The fake accepts only the configured token, so passing proves the
 	// bearer was sent as is.
-	_, err = c.ListCustomers(context.Background(), "other-token", 1, upstream.SortCreatedAt)
+	_, err = c.Customers.List(context.Background(), "other-token", 1, upstream.SortCreatedAt)
 	if !errors.Is(err, upstream.ErrUnauthorized) {
 		t.Errorf("wrong token: err = %v, want ErrUnauthorized", err)
 	}
@@ -92,7 +92,7 @@ func TestDecodesAllFields(t *testing.T) {
 	ctx := context.Background()
 	var got []upstream.Customer
 	for page := 1; ; page++ {
-		p, err := c.ListCustomers(ctx, token, page, upstream.SortCreatedAt)
+		p, err := c.Customers.List(ctx, token, page, upstream.SortCreatedAt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,16 +142,16 @@ func TestSortsAndPastTheEnd(t *testing.T) {
 	c, _ := newClient(t, srv.URL)
 	ctx := context.Background()
 	for _, s := range []upstream.Sort{upstream.SortCreatedAt, upstream.SortUpdatedAt, upstream.SortName, upstream.SortLastLogin} {
-		p, err := c.ListCustomers(ctx, token, 3, s)
+		p, err := c.Customers.List(ctx, token, 3, s)
 		if err != nil || len(p.Customers) != 5 {
 			t.Errorf("sort %s page 3: %d customers, %v; want 5", s, len(p.Customers), err)
 		}
-		p, err = c.ListCustomers(ctx, token, 4, s)
+		p, err = c.Customers.List(ctx, token, 4, s)
 		if err != nil || p.Len() != 0 {
 			t.Errorf("sort %s page 4: %+v, %v; want an empty page", s, p, err)
 		}
 	}
-	if _, err := c.ListCustomers(ctx, token, 0, upstream.SortName); err == nil {
+	if _, err := c.Customers.List(ctx, token, 0, upstream.SortName); err == nil {
 		t.Error("page 0: no error")
 	}
 	if n := srv.Calls(); n != 8 {
@@ -172,7 +172,7 @@ func TestInvalidRecordKeepsThePage(t *testing.T) {
 		}
 	}))
 	c, _ := newClient(t, srv.URL)
-	p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+	p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestErrors(t *testing.T) {
 			srv := newServer(t)
 			srv.SetFault(tt.fault)
 			c, sl := newClient(t, srv.URL)
-			p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+			p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 			var e *upstream.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("err = %v (page %+v), want *upstream.Error", err, p)
@@ -290,7 +290,7 @@ func TestRetries(t *testing.T) {
 			srv := newServer(t)
 			srv.SetFault(tt.fault)
 			c, _ := newClient(t, srv.URL, upstream.WithRetries(tt.retries, 2*time.Second))
-			p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+			p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -309,7 +309,7 @@ func TestTimeout(t *testing.T) {
 	srv := newServer(t)
 	srv.SetFault(upstreamtest.Times(1, upstreamtest.Stall(time.Minute)))
 	c, _ := newClient(t, srv.URL, upstream.WithTimeout(50*time.Millisecond), upstream.WithRetries(0, 0))
-	_, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
 	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrUnavailable) || !e.Timeout() || e.StatusCode != 0 {
 		t.Fatalf("err = %v, want a timeout wrapping ErrUnavailable", err)
@@ -321,7 +321,7 @@ func TestTimeout(t *testing.T) {
 	// With a retry, the second attempt gets the normal answer.
 	srv.SetFault(upstreamtest.Times(1, upstreamtest.Stall(time.Minute)))
 	c, _ = newClient(t, srv.URL, upstream.WithTimeout(50*time.Millisecond))
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
 		t.Fatalf("with a retry: %v", err)
 	}
 	if got := srv.Calls(); got != 3 {
@@ -335,7 +335,7 @@ func TestConnectionRefused(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 	c, sl := newClient(t, url)
-	_, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
 	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrUnavailable) || e.StatusCode != 0 || e.Err == nil {
 		t.Fatalf("err = %v, want ErrUnavailable with a cause", err)
@@ -358,7 +358,7 @@ func TestDeadline(t *testing.T) {
 	c, sl := newClient(t, srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+	_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 	if !errors.Is(err, upstream.ErrRateLimited) || srv.Calls() != 1 || len(sl.Waits()) != 0 {
 		t.Errorf("err = %v after %d calls and waits %v; want ErrRateLimited after 1 call, no wait", err, srv.Calls(), sl.Waits())
 	}
@@ -367,7 +367,7 @@ func TestDeadline(t *testing.T) {
 	srv.SetFault(upstreamtest.Hang())
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err = c.ListCustomers(ctx, token, 2, upstream.SortCreatedAt)
+	_, err = c.Customers.List(ctx, token, 2, upstream.SortCreatedAt)
 	if !errors.Is(err, upstream.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
 	}
@@ -383,7 +383,7 @@ func TestCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+		_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 		done <- err
 	}()
 	<-arrived
@@ -400,7 +400,7 @@ func TestCanceled(t *testing.T) {
 
 	// Already cancelled: no call at all.
 	srv.ResetCalls()
-	if _, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt); !errors.Is(err, context.Canceled) || srv.Calls() != 0 {
+	if _, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt); !errors.Is(err, context.Canceled) || srv.Calls() != 0 {
 		t.Errorf("cancelled ctx: err = %v, %d calls; want context.Canceled, 0 calls", err, srv.Calls())
 	}
 }
@@ -410,7 +410,7 @@ func TestEmptyTokenMakesNoCall(t *testing.T) {
 	srv := newServer(t)
 	c, _ := newClient(t, srv.URL)
 	for _, tok := range []upstream.Token{"", "bad\ntoken"} {
-		_, err := c.ListCustomers(context.Background(), tok, 1, upstream.SortCreatedAt)
+		_, err := c.Customers.List(context.Background(), tok, 1, upstream.SortCreatedAt)
 		if !errors.Is(err, upstream.ErrUnauthorized) {
 			t.Errorf("token %q: err = %v, want ErrUnauthorized", string(tok), err)
 		}
@@ -428,8 +428,8 @@ func TestTenantsSeeTheirOwnData(t *testing.T) {
 	srv := newServer(t, upstreamtest.WithTenant("token-a", "acme"), upstreamtest.WithTenant("token-b", "globex"))
 	c, _ := newClient(t, srv.URL)
 	ctx := context.Background()
-	a, errA := c.ListCustomers(ctx, "token-a", 1, upstream.SortCreatedAt)
-	b, errB := c.ListCustomers(ctx, "token-b", 1, upstream.SortCreatedAt)
+	a, errA := c.Customers.List(ctx, "token-a", 1, upstream.SortCreatedAt)
+	b, errB := c.Customers.List(ctx, "token-b", 1, upstream.SortCreatedAt)
 	if errA != nil || errB != nil {
 		t.Fatal(errA, errB)
 	}
@@ -505,7 +505,7 @@ func TestTokenNeverPrinted(t *testing.T) {
 	var errs []string
 	for _, f := range faults {
 		srv.SetFault(f)
-		_, err := c.ListCustomers(context.Background(), secret, 1, upstream.SortCreatedAt)
+		_, err := c.Customers.List(context.Background(), secret, 1, upstream.SortCreatedAt)
 		if err != nil {
 			errs = append(errs, err.Error(), fmtAll(err))
 		}
@@ -513,7 +513,7 @@ func TestTokenNeverPrinted(t *testing.T) {
 	closed := upstreamtest.NewServer()
 	closed.Close()
 	c2, _ := newClient(t, closed.URL, upstream.WithLogger(logger))
-	if _, err := c2.ListCustomers(context.Background(), secret, 1, upstream.SortCreatedAt); err != nil {
+	if _, err := c2.Customers.List(context.Background(), secret, 1, upstream.SortCreatedAt); err != nil {
 		errs = append(errs, err.Error(), fmtAll(err))
 	}
 

@@ -8,25 +8,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// flightKey identifies identical calls. The token is part of it, so callers
-// with different tokens never share an answer.
-type flightKey struct {
-	token Token
-	page  int
-	sort  Sort
+// callKey identifies identical calls: the same method and URL with the same
+// credential (the HMAC of the token, so that the map never holds a token).
+// Callers with different tokens never share an answer.
+type callKey struct {
+	credential [credentialSize]byte
+	method     string
+	url        string
 }
 
 // flight is one upstream call shared by every caller that asked for the same
 // key while it was running. Its context is detached from every caller's:
 // it is cancelled only when the last waiting caller has gone away.
-type flight struct {
+type flight[T any] struct {
 	done   chan struct{}
-	page   Page
+	value  T
 	err    error
 	cancel context.CancelFunc
 
 	// Guarded by group.mu.
-	g         *group
+	g         *group[T]
 	waiters   int
 	latest    time.Time // the latest deadline among the callers
 	unbounded bool      // some caller has no deadline
@@ -35,30 +36,31 @@ type flight struct {
 
 // group coalesces identical concurrent calls, like singleflight, with the
 // difference that a caller going away does not cancel the call for others.
-type group struct {
+type group[T any] struct {
 	mu sync.Mutex
-	m  map[flightKey]*flight
+	m  map[callKey]*flight[T]
 }
 
 // do runs fn once for all concurrent callers with key k and waits for its
-// result or for ctx to be done, whichever comes first.
-func (g *group) do(ctx context.Context, k flightKey, coalesced prometheus.Counter,
-	fn func(context.Context, *flight) (Page, error)) (Page, error) {
+// result or for ctx to be done, whichever comes first. op names the call
+// in the error of a caller who went away.
+func (g *group[T]) do(ctx context.Context, k callKey, op string, coalesced prometheus.Counter,
+	fn func(context.Context, *flight[T]) (T, error)) (T, error) {
 	g.mu.Lock()
 	f, ok := g.m[k]
 	if ok {
 		coalesced.Inc()
 	} else {
 		if g.m == nil {
-			g.m = make(map[flightKey]*flight)
+			g.m = make(map[callKey]*flight[T])
 		}
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		f = &flight{done: make(chan struct{}), cancel: cancel, g: g}
+		f = &flight[T]{done: make(chan struct{}), cancel: cancel, g: g}
 		g.m[k] = f
 		go func() {
-			p, err := fn(fctx, f)
+			v, err := fn(fctx, f)
 			g.mu.Lock()
-			f.page, f.err = p, err
+			f.value, f.err = v, err
 			if g.m[k] == f {
 				delete(g.m, k)
 			}
@@ -77,7 +79,7 @@ func (g *group) do(ctx context.Context, k flightKey, coalesced prometheus.Counte
 
 	select {
 	case <-f.done:
-		return f.page, f.err
+		return f.value, f.err
 	case <-ctx.Done():
 		g.mu.Lock()
 		f.waiters--
@@ -91,13 +93,27 @@ func (g *group) do(ctx context.Context, k flightKey, coalesced prometheus.Counte
 			}
 		}
 		g.mu.Unlock()
-		return Page{}, ctxErr(ctx, last)
+		var zero T
+		return zero, ctxErr(ctx, op, last)
+	}
+}
+
+// forget detaches the calls in flight with credential: they go on for
+// their callers, but later callers start calls of their own (see
+// Client.Invalidate).
+func (g *group[T]) forget(credential [credentialSize]byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k := range g.m {
+		if k.credential == credential {
+			delete(g.m, k)
+		}
 	}
 }
 
 // deadline is the latest deadline of the callers that joined f; ok is false
 // when one of them has none.
-func (f *flight) deadline() (time.Time, bool) {
+func (f *flight[T]) deadline() (time.Time, bool) {
 	f.g.mu.Lock()
 	defer f.g.mu.Unlock()
 	if f.unbounded || f.latest.IsZero() {
@@ -106,7 +122,7 @@ func (f *flight) deadline() (time.Time, bool) {
 	return f.latest, true
 }
 
-func (f *flight) setLastErr(err error) {
+func (f *flight[T]) setLastErr(err error) {
 	f.g.mu.Lock()
 	f.lastErr = err
 	f.g.mu.Unlock()

@@ -80,7 +80,7 @@ func TestCoalescing(t *testing.T) {
 	results := make(chan result, n)
 	for range n {
 		go func() {
-			p, err := c.ListCustomers(context.Background(), token, 2, upstream.SortName)
+			p, err := c.Customers.List(context.Background(), token, 2, upstream.SortName)
 			results <- result{p, err}
 		}()
 	}
@@ -106,7 +106,7 @@ func TestCoalescing(t *testing.T) {
 	}
 
 	// Once done, the next call is a new one.
-	if _, err := c.ListCustomers(context.Background(), token, 2, upstream.SortName); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortName); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.Calls(); got != 2 {
@@ -136,7 +136,7 @@ func TestCoalescingKeys(t *testing.T) {
 	for i, k := range calls {
 		results[i] = make(chan result, 1)
 		go func() {
-			p, err := c.ListCustomers(context.Background(), k.token, k.page, k.sort)
+			p, err := c.Customers.List(context.Background(), k.token, k.page, k.sort)
 			results[i] <- result{p, err}
 		}()
 	}
@@ -167,13 +167,13 @@ func TestCoalescingFirstCallerLeaves(t *testing.T) {
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	first := make(chan result, 1)
 	go func() {
-		p, err := c.ListCustomers(ctx1, token, 1, upstream.SortCreatedAt)
+		p, err := c.Customers.List(ctx1, token, 1, upstream.SortCreatedAt)
 		first <- result{p, err}
 	}()
 	<-arrived
 	second := make(chan result, 1)
 	go func() {
-		p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+		p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 		second <- result{p, err}
 	}()
 	eventually(t, "the second caller to join", func() bool {
@@ -213,7 +213,7 @@ func TestCoalescingAllCallersLeave(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+			_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 			errs <- err
 		}()
 	}
@@ -239,7 +239,7 @@ func TestCoalescingAllCallersLeave(t *testing.T) {
 	})
 
 	// A new caller starts a fresh call rather than joining the cancelled one.
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
 		t.Fatalf("after all left: %v", err)
 	}
 	if got := srv.Calls(); got != 2 {
@@ -254,14 +254,14 @@ func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c, _ := newClient(t, srv.URL, upstream.WithMetrics(reg))
 	ctx := context.Background()
-	_, err1 := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt) // 503, then 200 success:false 401
-	_, err2 := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt) // ok
+	_, err1 := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt) // 503, then 200 success:false 401
+	_, err2 := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt) // ok
 	if !errors.Is(err1, upstream.ErrUnauthorized) || err2 != nil {
 		t.Fatalf("errs = %v, %v", err1, err2)
 	}
 	// A second client on the same registry shares the collectors.
 	c2, _ := newClient(t, srv.URL, upstream.WithMetrics(reg))
-	if _, err := c2.ListCustomers(ctx, token, 2, upstream.SortCreatedAt); err != nil {
+	if _, err := c2.Customers.List(ctx, token, 2, upstream.SortCreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []struct {

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,8 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// Sentinels for the kinds of upstream failure. Every error returned by
-// Client.ListCustomers wraps exactly one of them, or else a context error
+// Sentinels for the kinds of upstream failure. Every error returned by a
+// call of the client wraps exactly one of them, or else a context error
 // (context.Canceled when the caller went away).
 var (
 	ErrUnauthorized = errors.New("upstream: unauthorized")
@@ -116,17 +117,39 @@ const (
 	maxErrorBody  = 64 << 10 // bytes read from a non-2xx answer
 )
 
-// checkResponse maps an upstream answer (status, headers and body) to nil
-// when it is a success envelope, or to an *Error wrapping one sentinel:
+// CheckResponse checks an upstream answer whose body has been read: it
+// returns the envelope's data, undecoded, when the answer is a success
+// envelope, and otherwise an *Error wrapping one sentinel:
 //
 //	401 → ErrUnauthorized, 403 → ErrForbidden, 429 → ErrRateLimited,
 //	5xx → ErrUnavailable, any other non-2xx → ErrBadResponse.
 //
 // An HTTP 2xx with success:false is mapped by its envelope code as if it
 // were the HTTP status (401, 403, 429, 5xx); any other such answer, and any
-// body that is not the documented envelope, is ErrBadResponse. On success it
-// returns the envelope's data array, still undecoded.
-func checkResponse(resp *http.Response, body []byte, now time.Time) ([]byte, error) {
+// body that is not the documented envelope, is ErrBadResponse. The shape of
+// the data is the endpoint's to check. The Error's Message is the
+// upstream's own, fit to be passed on: the bearer token of resp.Request
+// masked, valid UTF-8, no control characters, bounded. Retry-After dates
+// are read against time.Now.
+func CheckResponse(resp *http.Response, body []byte) (json.RawMessage, error) {
+	var token Token
+	if resp.Request != nil {
+		token = bearer(resp.Request.Header)
+	}
+	return checkAnswer(resp, body, token, time.Now())
+}
+
+// checkAnswer is CheckResponse with the token to mask and the time given.
+func checkAnswer(resp *http.Response, body []byte, token Token, now time.Time) (json.RawMessage, error) {
+	data, err := checkResponse(resp, body, now)
+	if e, ok := err.(*Error); ok {
+		e.Message = cleanMessage(e.Message, token)
+	}
+	return data, err
+}
+
+// checkResponse is CheckResponse without the cleaning of the message.
+func checkResponse(resp *http.Response, body []byte, now time.Time) (json.RawMessage, error) {
 	status := resp.StatusCode
 	if status < 200 || status > 299 {
 		e := &Error{Kind: kindOf(status), StatusCode: status}
@@ -159,10 +182,6 @@ func checkResponse(resp *http.Response, body []byte, now time.Time) ([]byte, err
 			e.RetryAfter, e.retryAfterKnown = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 		}
 		return nil, e
-	}
-	// An empty data array is a page past the end; null or missing is not.
-	if len(env.Data) == 0 || env.Data[0] != '[' {
-		return nil, &Error{Kind: ErrBadResponse, StatusCode: status, Err: errors.New("envelope data is not an array")}
 	}
 	return env.Data, nil
 }

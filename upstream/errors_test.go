@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -90,6 +91,11 @@ func TestCheckResponse(t *testing.T) {
 				resp.Header.Set("Retry-After", tt.retryAfter)
 			}
 			data, err := checkResponse(resp, []byte(tt.body), now)
+			if err == nil {
+				// The data's shape is the endpoint's to check: the list's
+				// must be an array.
+				_, err = decodeListCarefully(response{http: resp, body: []byte(tt.body), now: func() time.Time { return now }})
+			}
 			if tt.kind == nil {
 				if err != nil || len(data) == 0 || data[0] != '[' {
 					t.Fatalf("checkResponse = %q, %v; want the data array", data, err)
@@ -106,6 +112,39 @@ func TestCheckResponse(t *testing.T) {
 					e, e, tt.kind, tt.status, tt.envelopeCode, tt.message, tt.retry)
 			}
 		})
+	}
+}
+
+// CheckResponse, for any endpoint: the data of a success envelope comes
+// back whatever its shape, and an upstream message never shows the
+// request's token.
+func TestCheckResponseForAnyEndpoint(t *testing.T) {
+	for _, body := range []string{
+		`{"success":true,"data":{"permanentToken":{"key":"k","active":true}}}`,
+		`{"success":true,"data":[1]}`,
+		`{"success":true,"data":null}`,
+	} {
+		data, err := CheckResponse(&http.Response{StatusCode: 200, Header: http.Header{}}, []byte(body))
+		var env struct{ Data json.RawMessage }
+		if err := json.Unmarshal([]byte(body), &env); err != nil {
+			t.Fatal(err)
+		}
+		if err != nil || string(data) != string(env.Data) {
+			t.Errorf("CheckResponse(%s) = %s, %v; want the data", body, data, err)
+		}
+	}
+	if data, err := CheckResponse(&http.Response{StatusCode: 201, Header: http.Header{}}, []byte(`{"success":true}`)); err != nil || data != nil {
+		t.Errorf("no data: %s, %v; want none and no error", data, err)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, "https://example.com/customer/create", nil)
+	req.Header.Set("Authorization", "Bearer sk-live-0a1b2c")
+	resp := &http.Response{StatusCode: 422, Header: http.Header{}, Request: req}
+	_, err := CheckResponse(resp, []byte(`{"success":false,"message":"key sk-live-0a1b2c may not create","code":422}`))
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrBadResponse) || e.StatusCode != 422 || e.EnvelopeCode != 422 ||
+		e.Message != "key [redacted] may not create" {
+		t.Errorf("err = %#v (%v), want ErrBadResponse, HTTP 422 and the token masked", e, err)
 	}
 }
 

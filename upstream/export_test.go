@@ -11,4 +11,4 @@ func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 }
 
 // SetMemoryCacheClock replaces the clock that expires MemoryCache entries.
-func SetMemoryCacheClock(m *MemoryCache, now func() time.Time) { m.now = now }
+func SetMemoryCacheClock[T any](m *MemoryCache[T], now func() time.Time) { m.now = now }

@@ -41,7 +41,7 @@ func TestMaxConcurrencyIsNeverExceeded(t *testing.T) {
 	results := make(chan result, n)
 	for i := range n {
 		go func() {
-			p, err := c.ListCustomers(context.Background(), token, i+1, upstream.SortCreatedAt) // distinct pages: no coalescing
+			p, err := c.Customers.List(context.Background(), token, i+1, upstream.SortCreatedAt) // distinct pages: no coalescing
 			results <- result{p, err}
 		}()
 	}
@@ -84,20 +84,20 @@ func TestMaxConcurrencyWaitersGiveUp(t *testing.T) {
 
 	holder := make(chan result, 1)
 	go func() {
-		p, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt)
+		p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 		holder <- result{p, err}
 	}()
 	<-arrived // the only slot is taken
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.ListCustomers(ctx, token, 2, upstream.SortCreatedAt)
+	_, err := c.Customers.List(ctx, token, 2, upstream.SortCreatedAt)
 	if !errors.Is(err, upstream.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("deadline while waiting: err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
 	}
 	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	if _, err := c.ListCustomers(ctx, token, 3, upstream.SortCreatedAt); !errors.Is(err, context.Canceled) {
+	if _, err := c.Customers.List(ctx, token, 3, upstream.SortCreatedAt); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled while waiting: err = %v, want context.Canceled", err)
 	}
 	eventually(t, "both waiters to give up", func() bool {
@@ -111,7 +111,7 @@ func TestMaxConcurrencyWaitersGiveUp(t *testing.T) {
 	if r := <-holder; r.err != nil {
 		t.Fatal(r.err)
 	}
-	if _, err := c.ListCustomers(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
 		t.Fatalf("after the slot was freed: %v", err)
 	}
 	if got := srv.Calls(); got != 2 {

@@ -20,33 +20,27 @@ const fuzzToken Token = "tok-Q7f3x9Zk2"
 
 var fuzzNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// decodeAnswer is what Client.attempt does with an answer it has read: the
-// one-pass decoder for a good 2xx page, else checkResponse (the upstream's
-// message cleaned) and decodePage.
+// decodeAnswer is what an attempt of Customers.List does with an answer
+// it has read: the one-pass decoder for a good 2xx page, else
+// CheckResponse (the upstream's message cleaned) and decodePage.
 func decodeAnswer(status int, retryAfter string, body []byte) (Page, error) {
-	if status >= 200 && status <= 299 {
-		if p, ok := decodeGoodPage(body); ok {
-			return p, nil
-		}
-	}
-	return decodeCarefully(status, retryAfter, body)
+	return decodeList(fuzzResponse(status, retryAfter, body))
 }
 
-// decodeCarefully is the slow path alone: checkResponse, then decodePage.
+// decodeCarefully is the slow path alone: CheckResponse, then decodePage.
 func decodeCarefully(status int, retryAfter string, body []byte) (Page, error) {
+	return decodeListCarefully(fuzzResponse(status, retryAfter, body))
+}
+
+func fuzzResponse(status int, retryAfter string, body []byte) response {
 	h := http.Header{}
 	if retryAfter != "" {
 		h.Set("Retry-After", retryAfter)
 	}
-	data, err := checkResponse(&http.Response{StatusCode: status, Header: h}, body, fuzzNow)
-	if err != nil {
-		var ue *Error
-		if errors.As(err, &ue) {
-			ue.Message = cleanMessage(ue.Message, fuzzToken)
-		}
-		return Page{}, err
+	return response{
+		http: &http.Response{StatusCode: status, Header: h}, body: body,
+		token: fuzzToken, now: func() time.Time { return fuzzNow },
 	}
-	return decodePage(data)
 }
 
 var sentinels = []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrUnavailable, ErrBadResponse}

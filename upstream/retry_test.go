@@ -45,7 +45,7 @@ func TestBackoffIsFullJitter(t *testing.T) {
 	c, sl := newClient(t, srv.URL, upstream.WithRetries(5, 0), upstream.WithBackoff(10*time.Millisecond, 40*time.Millisecond))
 	const rounds = 20
 	for range rounds {
-		if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); !errors.Is(err, upstream.ErrUnavailable) {
+		if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !errors.Is(err, upstream.ErrUnavailable) {
 			t.Fatalf("err = %v, want ErrUnavailable", err)
 		}
 	}
@@ -77,7 +77,7 @@ func TestBackoffWithHugeBaseStillWaits(t *testing.T) {
 	// base<<retry would overflow for a base this large; the wait must still
 	// be bounded by the cap, not collapse to zero.
 	c, sl := newClient(t, srv.URL, upstream.WithBackoff(time.Duration(1)<<40, time.Hour))
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range sl.Waits() {
@@ -105,7 +105,7 @@ func TestRetryNeverWaitsPastTheDeadline(t *testing.T) {
 		}))
 	ctx, cancel := context.WithDeadline(context.Background(), now.Add(2500*time.Millisecond))
 	defer cancel()
-	_, err := c.ListCustomers(ctx, token, 1, upstream.SortCreatedAt)
+	_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
 	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrRateLimited) || e.RetryAfter != time.Second {
 		t.Fatalf("err = %v, want ErrRateLimited with RetryAfter 1s", err)
@@ -124,7 +124,7 @@ func TestRetryAfterDateUsesTheClock(t *testing.T) {
 	now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	srv.SetFault(upstreamtest.Times(1, upstreamtest.RateLimit(now.Add(time.Second).Format(http.TimeFormat))))
 	c, sl := newClient(t, srv.URL, upstream.WithClock(newFakeClock(now).Now))
-	if _, err := c.ListCustomers(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
+	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	if w := sl.Waits(); len(w) != 1 || w[0] != time.Second || srv.Calls() != 2 {
@@ -134,7 +134,7 @@ func TestRetryAfterDateUsesTheClock(t *testing.T) {
 
 func TestNewResilienceOptions(t *testing.T) {
 	t.Parallel()
-	mem := upstream.NewMemoryCache(10)
+	mem := upstream.NewMemoryCache[upstream.Page](10)
 	tests := []struct {
 		name string
 		opt  upstream.Option

@@ -23,7 +23,7 @@ import (
 // ErrScanLimit is returned for ids not found within Options.ScanMaxPages pages.
 var ErrScanLimit = errors.New("customer not found within the scanned pages; the scan limit was reached")
 
-// FetchFunc fetches one upstream page (upstream.Client.ListCustomers).
+// FetchFunc fetches one upstream page (upstream.Client.Customers.List).
 type FetchFunc func(ctx context.Context, token upstream.Token, page int, sort upstream.Sort) (upstream.Page, error)
 
 // Options tune the loaders.

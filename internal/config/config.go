@@ -55,6 +55,10 @@ type Config struct {
 	RateLimitRPS         float64
 	RateLimitBurst       int
 	TrustedProxies       []netip.Prefix
+	// OTLPEndpoint is the OpenTelemetry collector traces are exported to;
+	// "" exports none.
+	OTLPEndpoint    string
+	OTELServiceName string
 }
 
 // Load reads the configuration through getenv. Every bad value is
@@ -100,6 +104,8 @@ func Load(getenv func(string) string) (Config, error) {
 		RateLimitRPS:         p.float("RATE_LIMIT_RPS", 0),
 		RateLimitBurst:       p.integer("RATE_LIMIT_BURST", 0, 0, 1<<20),
 		TrustedProxies:       p.prefixes("TRUSTED_PROXIES"),
+		OTLPEndpoint:         p.otlpEndpoint("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		OTELServiceName:      p.str("OTEL_SERVICE_NAME", "botpenguin-gateway"),
 	}
 	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
 		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
@@ -327,6 +333,21 @@ func (p *parser) redisURL(name string) string {
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		// Never echo the value: it may hold a password.
 		p.fail(name, "must look like redis://[:password@]host:port/db")
+		return ""
+	}
+	return v
+}
+
+// otlpEndpoint accepts an http or https URL with a host, such as
+// http://collector:4318 (OpenTelemetry's OTLP/HTTP endpoint).
+func (p *parser) otlpEndpoint(name string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(name, "must be an http or https URL such as http://collector:4318")
 		return ""
 	}
 	return v

@@ -43,33 +43,36 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxFields:            1000,
 		MaxFragments:         200,
 		MaxDirectives:        50,
+		OTELServiceName:      "botpenguin-gateway",
 	}, cfg)
 }
 
 func TestLoadConfigValues(t *testing.T) {
 	cfg, err := Load(getenv(map[string]string{
-		"ADDR":                    "127.0.0.1:9000",
-		"BOTPENGUIN_BASE_URL":     "http://proxy.internal:8080/botpenguin/",
-		"BOTPENGUIN_API_KEY":      "key",
-		"GATEWAY_ACCESS_TOKENS":   " a, b ,,c ",
-		"ALLOW_UNAUTHENTICATED":   "FALSE",
-		"UPSTREAM_TIMEOUT":        "1500ms",
-		"REQUEST_TIMEOUT":         "45s",
-		"UPSTREAM_RETRIES":        "0",
-		"UPSTREAM_RETRY_MAX_WAIT": "0s",
-		"CACHE_TTL":               "30s",
-		"CACHE_STALE_IF_ERROR":    "5m",
-		"CACHE_MAX_ENTRIES":       "500",
-		"CUSTOMER_SCAN_MAX_PAGES": "7",
-		"MAX_PAGE":                "99",
-		"PLAYGROUND":              "false",
-		"INTROSPECTION":           "false",
-		"CORS_ALLOWED_ORIGINS":    "https://app.example.com, http://localhost:3000/",
-		"LOG_LEVEL":               "DEBUG",
-		"MAX_BODY_BYTES":          "4096",
-		"REDIS_URL":               "redis://:pw@127.0.0.1:6379/2",
-		"CACHE_KEY_SECRET":        "0123456789abcdef0123",
-		"SOMETHING_ELSE":          "ignored",
+		"ADDR":                        "127.0.0.1:9000",
+		"BOTPENGUIN_BASE_URL":         "http://proxy.internal:8080/botpenguin/",
+		"BOTPENGUIN_API_KEY":          "key",
+		"GATEWAY_ACCESS_TOKENS":       " a, b ,,c ",
+		"ALLOW_UNAUTHENTICATED":       "FALSE",
+		"UPSTREAM_TIMEOUT":            "1500ms",
+		"REQUEST_TIMEOUT":             "45s",
+		"UPSTREAM_RETRIES":            "0",
+		"UPSTREAM_RETRY_MAX_WAIT":     "0s",
+		"CACHE_TTL":                   "30s",
+		"CACHE_STALE_IF_ERROR":        "5m",
+		"CACHE_MAX_ENTRIES":           "500",
+		"CUSTOMER_SCAN_MAX_PAGES":     "7",
+		"MAX_PAGE":                    "99",
+		"PLAYGROUND":                  "false",
+		"INTROSPECTION":               "false",
+		"CORS_ALLOWED_ORIGINS":        "https://app.example.com, http://localhost:3000/",
+		"LOG_LEVEL":                   "DEBUG",
+		"MAX_BODY_BYTES":              "4096",
+		"REDIS_URL":                   "redis://:pw@127.0.0.1:6379/2",
+		"CACHE_KEY_SECRET":            "0123456789abcdef0123",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": " https://collector.internal:4318/otlp ",
+		"OTEL_SERVICE_NAME":           "gateway-eu",
+		"SOMETHING_ELSE":              "ignored",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, "http://proxy.internal:8080/botpenguin", cfg.BaseURL)
@@ -86,30 +89,33 @@ func TestLoadConfigValues(t *testing.T) {
 	assert.False(t, cfg.Playground)
 	assert.False(t, cfg.Introspection)
 	assert.EqualValues(t, 4096, cfg.MaxBodyBytes)
+	assert.Equal(t, "https://collector.internal:4318/otlp", cfg.OTLPEndpoint)
+	assert.Equal(t, "gateway-eu", cfg.OTELServiceName)
 }
 
 func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	for value, vars := range map[string]map[string]string{
-		"UPSTREAM_TIMEOUT":          {"UPSTREAM_TIMEOUT": "10"},
-		"REQUEST_TIMEOUT":           {"REQUEST_TIMEOUT": "0s"},
-		"UPSTREAM_RETRY_MAX_WAIT":   {"UPSTREAM_RETRY_MAX_WAIT": "-1s"},
-		"UPSTREAM_BREAKER_COOLDOWN": {"UPSTREAM_BREAKER_COOLDOWN": "0s"},
-		"CACHE_TTL":                 {"CACHE_TTL": "soon"},
-		"UPSTREAM_RETRIES":          {"UPSTREAM_RETRIES": "two"},
-		"CUSTOMER_SCAN_MAX_PAGES":   {"CUSTOMER_SCAN_MAX_PAGES": "0"},
-		"MAX_PAGE":                  {"MAX_PAGE": "-3"},
-		"MAX_BODY_BYTES":            {"MAX_BODY_BYTES": "1e6"},
-		"PLAYGROUND":                {"PLAYGROUND": "1"},
-		"INTROSPECTION":             {"INTROSPECTION": "no"},
-		"ALLOW_UNAUTHENTICATED":     {"ALLOW_UNAUTHENTICATED": "yes"},
-		"LOG_LEVEL":                 {"LOG_LEVEL": "trace"},
-		"BOTPENGUIN_BASE_URL":       {"BOTPENGUIN_BASE_URL": "ftp://x"},
-		"CORS_ALLOWED_ORIGINS":      {"CORS_ALLOWED_ORIGINS": "*"},
-		"REDIS_URL":                 {"REDIS_URL": "localhost:6379"},
-		"GATEWAY_ACCESS_TOKENS":     {"GATEWAY_ACCESS_TOKENS": "t"},
-		"CACHE_STALE_IF_ERROR":      {"CACHE_STALE_IF_ERROR": "-5m"},
-		"CACHE_MAX_ENTRIES":         {"CACHE_MAX_ENTRIES": "0"},
-		"CACHE_KEY_SECRET":          {"CACHE_KEY_SECRET": "short"},
+		"UPSTREAM_TIMEOUT":            {"UPSTREAM_TIMEOUT": "10"},
+		"REQUEST_TIMEOUT":             {"REQUEST_TIMEOUT": "0s"},
+		"UPSTREAM_RETRY_MAX_WAIT":     {"UPSTREAM_RETRY_MAX_WAIT": "-1s"},
+		"UPSTREAM_BREAKER_COOLDOWN":   {"UPSTREAM_BREAKER_COOLDOWN": "0s"},
+		"CACHE_TTL":                   {"CACHE_TTL": "soon"},
+		"UPSTREAM_RETRIES":            {"UPSTREAM_RETRIES": "two"},
+		"CUSTOMER_SCAN_MAX_PAGES":     {"CUSTOMER_SCAN_MAX_PAGES": "0"},
+		"MAX_PAGE":                    {"MAX_PAGE": "-3"},
+		"MAX_BODY_BYTES":              {"MAX_BODY_BYTES": "1e6"},
+		"PLAYGROUND":                  {"PLAYGROUND": "1"},
+		"INTROSPECTION":               {"INTROSPECTION": "no"},
+		"ALLOW_UNAUTHENTICATED":       {"ALLOW_UNAUTHENTICATED": "yes"},
+		"LOG_LEVEL":                   {"LOG_LEVEL": "trace"},
+		"BOTPENGUIN_BASE_URL":         {"BOTPENGUIN_BASE_URL": "ftp://x"},
+		"CORS_ALLOWED_ORIGINS":        {"CORS_ALLOWED_ORIGINS": "*"},
+		"REDIS_URL":                   {"REDIS_URL": "localhost:6379"},
+		"GATEWAY_ACCESS_TOKENS":       {"GATEWAY_ACCESS_TOKENS": "t"},
+		"CACHE_STALE_IF_ERROR":        {"CACHE_STALE_IF_ERROR": "-5m"},
+		"CACHE_MAX_ENTRIES":           {"CACHE_MAX_ENTRIES": "0"},
+		"CACHE_KEY_SECRET":            {"CACHE_KEY_SECRET": "short"},
+		"OTEL_EXPORTER_OTLP_ENDPOINT": {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
 	} {
 		t.Run(value, func(t *testing.T) {
 			_, err := Load(getenv(vars))
@@ -121,6 +127,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	_, err := Load(getenv(map[string]string{"BOTPENGUIN_BASE_URL": "https://user:pw@example.com"}))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "pw")
+
+	_, err = Load(getenv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://me:secret@collector:4318"}))
+	require.Error(t, err)
+	assert.Equal(t, "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http or https URL such as http://collector:4318", err.Error())
 
 	_, err = Load(getenv(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, https://me:secret@app.example.com"}))
 	require.Error(t, err)

@@ -31,6 +31,7 @@ const (
 	kindLevel
 	kindRedisURL
 	kindPrefixes
+	kindOTLPURL
 )
 
 // configVar is one variable LoadConfig reads: how, within which bounds,
@@ -87,6 +88,8 @@ var configVarTable = []configVar{
 	{name: "MAX_FIELDS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxFields }},
 	{name: "MAX_FRAGMENTS", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxFragments }},
 	{name: "MAX_DIRECTIVES", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxDirectives }},
+	{name: "OTEL_EXPORTER_OTLP_ENDPOINT", kind: kindOTLPURL, field: func(c Config) any { return c.OTLPEndpoint }},
+	{name: "OTEL_SERVICE_NAME", kind: kindString, field: func(c Config) any { return c.OTELServiceName }},
 }
 
 // notFuzzed are variables LoadConfig reads that FuzzConfigVariable leaves
@@ -161,6 +164,10 @@ func FuzzConfigVariable(f *testing.F) {
 		{"TRUSTED_PROXIES", "fe80::1%eth0"},
 		{"PLAYGROUND", " false\t"},
 		{"MAX_DEPTH", "\n"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:hunter2@collector:4318/otlp"},
+		{"OTEL_SERVICE_NAME", " gateway-eu "},
 	} {
 		f.Add(index(s.name), s.value)
 	}
@@ -249,7 +256,7 @@ func checkConfigError(t *testing.T, v configVar, value string, err error, load f
 		if _, err2 := load(string(masked)); err2 == nil || err2.Error() != msg {
 			t.Fatalf("%s=%q refused with %q, but with its letters and digits masked: %v", v.name, value, msg, err2)
 		}
-	case kindBaseURL, kindRedisURL:
+	case kindBaseURL, kindRedisURL, kindOTLPURL:
 		// The same value with a password: the error shows none of it.
 		if withPassword, ok := insertPassword(value); ok {
 			if _, err2 := load(withPassword); err2 != nil && sharesWindow(err2.Error(), urlPassword) {
@@ -333,6 +340,12 @@ func checkAccepted(t *testing.T, v configVar, value string, got any) {
 		u, err := url.Parse(s)
 		if s != tv || err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			fail("not a redis URL")
+		}
+	case kindOTLPURL:
+		s := got.(string)
+		u, err := url.Parse(s)
+		if s != tv || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fail("not an http(s) URL with a host")
 		}
 	case kindOrigins:
 		var entries int

@@ -2,21 +2,18 @@ package httpserver_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
-// newCachingEnv is a gateway with the page cache on, as server.go wires it
-// for CACHE_TTL.
+// newCachingEnv is a gateway with CACHE_TTL set: the page cache and the
+// answer cache on.
 func newCachingEnv(t *testing.T, upOpts ...upstreamtest.Option) *env {
 	t.Helper()
-	return newEnvWith(t, map[string]string{"CACHE_TTL": "30s"},
-		[]upstream.Option{upstream.WithCache(upstream.NewMemoryCache(100), 30*time.Second, 0)}, upOpts...)
+	return newEnv(t, map[string]string{"CACHE_TTL": "30s"}, upOpts...)
 }
 
 func TestRepeatedQueriesAreAnsweredFromTheAnswerCache(t *testing.T) {

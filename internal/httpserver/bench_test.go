@@ -2,18 +2,15 @@ package httpserver_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/botpenguin-gateway/gateway/internal/app"
 	"github.com/botpenguin-gateway/gateway/internal/config"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/botpenguin-gateway/gateway/internal/httpserver"
-	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -39,13 +36,14 @@ func benchHandler(b *testing.B, vars map[string]string) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	reg := prometheus.NewRegistry()
-	client, err := upstream.New(cfg.BaseURL, upstream.WithMetrics(reg), upstream.WithLogger(log))
+	gw, err := app.New(cfg, app.Deps{
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return httpserver.New(cfg, httpserver.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers})
+	b.Cleanup(func() { _ = gw.Close(context.Background()) })
+	return gw
 }
 
 func benchQuery(b *testing.B, body string, vars map[string]string, header ...string) {

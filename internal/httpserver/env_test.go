@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/botpenguin-gateway/gateway/internal/config"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/botpenguin-gateway/gateway/internal/httpserver"
+	"github.com/botpenguin-gateway/gateway/internal/app"
+	"github.com/botpenguin-gateway/gateway/internal/config"
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
@@ -42,9 +42,9 @@ func newEnv(t *testing.T, vars map[string]string, upOpts ...upstreamtest.Option)
 	return newEnvWith(t, vars, nil, upOpts...)
 }
 
-// newEnvWith is newEnv with extra upstream client options: what server.go
-// wires from the configuration (breaker, concurrency bound, cache). Logs
-// are at debug unless vars sets LOG_LEVEL.
+// newEnvWith is newEnv with extra upstream client options, which win over
+// those the configuration gives (see app.Deps). Retries back off for a
+// millisecond or two, and logs are at debug unless vars sets LOG_LEVEL.
 func newEnvWith(t *testing.T, vars map[string]string, clientOpts []upstream.Option, upOpts ...upstreamtest.Option) *env {
 	t.Helper()
 	return newEnvClock(t, vars, clientOpts, nil, upOpts...)
@@ -70,17 +70,17 @@ func newEnvClock(t *testing.T, vars map[string]string, clientOpts []upstream.Opt
 	if vars["LOG_LEVEL"] != "" {
 		level = cfg.LogLevel
 	}
-	log := slog.New(httpserver.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 	reg := prometheus.NewRegistry()
-	client, err := upstream.New(cfg.BaseURL, append([]upstream.Option{
-		upstream.WithTimeout(cfg.UpstreamTimeout),
-		upstream.WithRetries(cfg.UpstreamRetries, cfg.UpstreamRetryMaxWait),
-		upstream.WithBackoff(time.Millisecond, 2*time.Millisecond),
-		upstream.WithMetrics(reg),
-		upstream.WithLogger(log),
-	}, clientOpts...)...)
+	gateway, err := app.New(cfg, app.Deps{
+		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})),
+		Registry: reg,
+		Now:      now,
+		UpstreamOptions: append([]upstream.Option{upstream.WithBackoff(time.Millisecond, 2*time.Millisecond)},
+			clientOpts...),
+	})
 	require.NoError(t, err)
-	gw := httptest.NewServer(httpserver.New(cfg, httpserver.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers, Now: now}))
+	t.Cleanup(func() { _ = gateway.Close(context.Background()) })
+	gw := httptest.NewServer(gateway)
 	t.Cleanup(gw.Close)
 	e := &env{t: t, up: up, gw: gw, logs: logs, reg: reg}
 	t.Cleanup(e.assertNoSecrets)

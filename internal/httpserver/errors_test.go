@@ -108,7 +108,7 @@ func TestRateLimitRetriedWhenRetryAfterFits(t *testing.T) {
 func TestStalePagesAreFlagged(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, map[string]string{"UPSTREAM_RETRIES": "0"},
-		[]upstream.Option{upstream.WithCache(upstream.NewMemoryCache(100), time.Nanosecond, time.Hour)})
+		[]upstream.Option{upstream.WithCache(upstream.NewMemoryCache[upstream.Page](100), time.Nanosecond, time.Hour)})
 	r := e.query(pageQuery, nil)
 	require.Empty(t, r.Errors, r.Raw)
 	assert.NotContains(t, r.Raw, `"stale"`)

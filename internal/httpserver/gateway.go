@@ -33,7 +33,7 @@ import (
 type Deps struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	// Fetch reads one upstream page (upstream.Client.ListCustomers).
+	// Fetch reads one upstream page (upstream.Client.Customers.List).
 	Fetch loader.FetchFunc
 	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
 	APQCache graphql.Cache[string]

@@ -1,26 +1,20 @@
 package httpserver_test
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/botpenguin-gateway/gateway/internal/config"
-
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/botpenguin-gateway/gateway/internal/httpserver"
-	"github.com/botpenguin-gateway/gateway/upstream"
+	"github.com/botpenguin-gateway/gateway/internal/app"
+	"github.com/botpenguin-gateway/gateway/internal/config"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -44,14 +38,10 @@ func TestTracing(t *testing.T) {
 		return map[string]string{"BOTPENGUIN_BASE_URL": up.URL}[name]
 	})
 	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
-	client, err := upstream.New(cfg.BaseURL, upstream.WithMetrics(reg), upstream.WithHTTPClient(&http.Client{
-		Transport: otelhttp.NewTransport(http.DefaultTransport,
-			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(httpserver.Propagator())),
-	}))
+	gateway, err := app.New(cfg, app.Deps{TracerProvider: tp})
 	require.NoError(t, err)
-	gw := httptest.NewServer(httpserver.New(cfg, httpserver.Deps{Logger: log, Registry: reg, Fetch: client.ListCustomers, TracerProvider: tp}))
+	t.Cleanup(func() { _ = gateway.Close(t.Context()) })
+	gw := httptest.NewServer(gateway)
 	t.Cleanup(gw.Close)
 
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"

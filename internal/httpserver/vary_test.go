@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -84,8 +83,7 @@ func TestVaryNamesOriginAndEncodingOnEveryAnswer(t *testing.T) {
 
 func TestVaryOfSharedAndCachedAnswers(t *testing.T) {
 	t.Parallel()
-	e := newEnvWith(t, map[string]string{"CORS_ALLOWED_ORIGINS": allowedOrigin, "CACHE_TTL": "30s"},
-		[]upstream.Option{upstream.WithCache(upstream.NewMemoryCache(100), 30*time.Second, 0)})
+	e := newEnv(t, map[string]string{"CORS_ALLOWED_ORIGINS": allowedOrigin, "CACHE_TTL": "30s"})
 	release := make(chan struct{})
 	arrived := make(chan string, 10)
 	e.up.SetFault(upstreamtest.Notify(arrived, upstreamtest.Block(release)))

@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
@@ -21,32 +24,92 @@ import (
 // checked against Redis, so that a page another replica fetched again is
 // used here too instead of a fetch of this replica's own. Keys come from
 // the upstream client already hashed: they never hold a token.
-func (s *Store) PageCache(memory upstream.Cache, ttl time.Duration) upstream.Cache {
-	return &pageCache{store: s, memory: memory, ttl: ttl}
+//
+// Invalidate reaches every replica through Redis: each credential's
+// namespace holds a generation kept in Redis and read by Namespace on
+// every lookup, so that once one replica gives a credential a new
+// generation, no replica reads its older entries again, from Redis or
+// from its own memory.
+func (s *Store) PageCache(memory upstream.Cache[upstream.Page], ttl time.Duration) upstream.Cache[upstream.Page] {
+	return newTiered(s, "page", memory, ttl)
 }
 
-type pageCache struct {
+// generationTTL is how long Redis keeps a credential's generation. One
+// that expired is replaced by a new one: the entries of the old one are
+// then merely missed, never served wrongly.
+const generationTTL = 24 * time.Hour
+
+// generationsKept bounds the generations a replica remembers for when
+// Redis cannot be read.
+const generationsKept = 10_000
+
+// tiered is an upstream.Cache in two tiers: memory, then Redis.
+type tiered[T any] struct {
 	store  *Store
-	memory upstream.Cache
+	kind   string // what the entries are ("page"), in their Redis keys
+	shape  string // shapeOf the stored value, in every entry's Redis key
+	memory upstream.Cache[T]
 	ttl    time.Duration
+	// generations are the last read from Redis, per credential: they stand
+	// in while Redis cannot be read.
+	generations *lru.Cache[string, string]
 }
 
-// storedPage is the Redis value of a page, as JSON.
-type storedPage struct {
-	StoredAt  time.Time     `json:"storedAt"`
-	KeepUntil time.Time     `json:"keepUntil"`
-	Page      upstream.Page `json:"page"`
+func newTiered[T any](s *Store, kind string, memory upstream.Cache[T], ttl time.Duration) *tiered[T] {
+	gens, err := lru.New[string, string](generationsKept)
+	if err != nil {
+		panic(err) // only for a size < 1
+	}
+	return &tiered[T]{
+		store: s, kind: kind, shape: shapeOf(reflect.TypeFor[stored[T]]()),
+		memory: memory, ttl: ttl, generations: gens,
+	}
 }
 
-// pageShape fingerprints the Go type of a stored page, field names and
-// types all the way down, and is part of every page key: replicas built
-// with different upstream.Page types (during a rolling deploy) never
-// decode each other's values into missing or zero fields; they miss.
-var pageShape = shapeOf(reflect.TypeFor[storedPage]())
+// stored is the Redis value of an entry, as JSON.
+type stored[T any] struct {
+	StoredAt  time.Time `json:"storedAt"`
+	KeepUntil time.Time `json:"keepUntil"`
+	Value     T         `json:"value"`
+}
 
-func pageKey(key string) string { return "page:" + pageShape + ":" + key }
+// The shape of the stored value (see shapeOf) is part of every entry's
+// key: replicas built with different upstream types (during a rolling
+// deploy) never decode each other's values into missing or zero fields;
+// they miss.
+func (c *tiered[T]) entryKey(key string) string { return c.kind + ":" + c.shape + ":" + key }
 
-func (c *pageCache) Get(ctx context.Context, key string) (upstream.CachedPage, bool) {
+func (c *tiered[T]) generationKey(credential string) string {
+	return "gen:" + c.kind + ":" + credential
+}
+
+// Namespace is credential and its generation, as Redis holds it. While
+// Redis cannot be read, the generation last read here stands in, or a new
+// one of this replica's own.
+func (c *tiered[T]) Namespace(ctx context.Context, credential string) string {
+	gen, ok := c.store.generation(ctx, c.generationKey(credential))
+	if ok {
+		c.generations.Add(credential, gen)
+	} else if gen, ok = c.generations.Get(credential); !ok {
+		gen = newGeneration()
+		c.generations.Add(credential, gen)
+	}
+	return credential + "." + gen
+}
+
+// Invalidate gives credential a new generation, in Redis for every
+// replica. When Redis cannot be written, only this replica forgets the
+// credential's entries; the others serve theirs until they expire.
+func (c *tiered[T]) Invalidate(ctx context.Context, credential string) {
+	gen := newGeneration()
+	c.generations.Add(credential, gen)
+	c.store.set(ctx, c.generationKey(credential), []byte(gen), generationTTL)
+}
+
+// newGeneration is a random generation: never one that was used before.
+func newGeneration() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+func (c *tiered[T]) Get(ctx context.Context, key string) (upstream.Entry[T], bool) {
 	mem, inMemory := c.memory.Get(ctx, key)
 	if inMemory && time.Since(mem.StoredAt) < c.ttl {
 		return mem, true
@@ -59,35 +122,34 @@ func (c *pageCache) Get(ctx context.Context, key string) (upstream.CachedPage, b
 	case inMemory:
 		return mem, true
 	}
-	return upstream.CachedPage{}, false
+	return upstream.Entry[T]{}, false
 }
 
-// shared reads key from Redis: the page, and how much longer it may be kept.
-func (c *pageCache) shared(ctx context.Context, key string) (upstream.CachedPage, time.Duration, bool) {
-	b, ok := c.store.get(ctx, pageKey(key))
+// shared reads key from Redis: the entry, and how much longer it may be
+// kept.
+func (c *tiered[T]) shared(ctx context.Context, key string) (upstream.Entry[T], time.Duration, bool) {
+	b, ok := c.store.get(ctx, c.entryKey(key))
 	if !ok {
-		return upstream.CachedPage{}, 0, false
+		return upstream.Entry[T]{}, 0, false
 	}
-	var sp storedPage
-	if err := json.Unmarshal(b, &sp); err != nil {
-		return upstream.CachedPage{}, 0, false
+	var st stored[T]
+	if err := json.Unmarshal(b, &st); err != nil {
+		return upstream.Entry[T]{}, 0, false
 	}
-	keep := time.Until(sp.KeepUntil)
+	keep := time.Until(st.KeepUntil)
 	if keep <= 0 {
-		return upstream.CachedPage{}, 0, false
+		return upstream.Entry[T]{}, 0, false
 	}
-	// Only fresh upstream pages are stored; the client sets these two.
-	sp.Page.Stale, sp.Page.Age = false, 0
-	return upstream.CachedPage{Page: sp.Page, StoredAt: sp.StoredAt}, keep, true
+	return upstream.Entry[T]{Value: st.Value, StoredAt: st.StoredAt}, keep, true
 }
 
-func (c *pageCache) Set(ctx context.Context, key string, p upstream.CachedPage, keepFor time.Duration) {
-	c.memory.Set(ctx, key, p, keepFor)
-	b, err := json.Marshal(storedPage{StoredAt: p.StoredAt, KeepUntil: time.Now().Add(keepFor), Page: p.Page})
+func (c *tiered[T]) Set(ctx context.Context, key string, e upstream.Entry[T], keepFor time.Duration) {
+	c.memory.Set(ctx, key, e, keepFor)
+	b, err := json.Marshal(stored[T]{StoredAt: e.StoredAt, KeepUntil: time.Now().Add(keepFor), Value: e.Value})
 	if err != nil {
 		return
 	}
-	c.store.set(ctx, pageKey(key), b, keepFor)
+	c.store.set(ctx, c.entryKey(key), b, keepFor)
 }
 
 // shapeOf is a short hash of t's structure: kinds, field names, tags and

@@ -18,8 +18,8 @@ import (
 // added to the upstream types later is covered without touching this test.
 func TestEveryFieldOfAPageRoundTrips(t *testing.T) {
 	redis := redistest.Start(t)
-	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), time.Minute)
-	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), time.Minute)
+	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), time.Minute)
+	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), time.Minute)
 
 	var want upstream.Page
 	n := 0
@@ -27,10 +27,10 @@ func TestEveryFieldOfAPageRoundTrips(t *testing.T) {
 	want.Stale, want.Age = false, 0 // the client's, never stored (see TestAStoredPageComesBackFresh)
 
 	ctx := context.Background()
-	a.Set(ctx, "k", upstream.CachedPage{Page: want, StoredAt: time.Now()}, time.Minute)
+	a.Set(ctx, "k", upstream.Entry[upstream.Page]{Value: want, StoredAt: time.Now()}, time.Minute)
 	got, ok := b.Get(ctx, "k")
 	require.True(t, ok)
-	assert.Equal(t, want, got.Page)
+	assert.Equal(t, want, got.Value)
 }
 
 // fill sets v and everything under it to distinct non-zero values.

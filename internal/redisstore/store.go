@@ -186,3 +186,33 @@ func (s *Store) set(ctx context.Context, key string, value []byte, ttl time.Dura
 	defer cancel()
 	s.done(ctx, "set", s.client.Set(opCtx, keyPrefix+key, value, ttl).Err())
 }
+
+// generation returns the generation at key, and first makes a new one
+// there when there is none; ok is false when Redis could not be read.
+func (s *Store) generation(ctx context.Context, key string) (gen string, ok bool) {
+	if !s.available() { // available must be followed by done
+		return "", false
+	}
+	opCtx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	gen, err := s.client.Get(opCtx, keyPrefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		// The first lookup since the key expired (or ever): one of the
+		// replicas that race here sets it, the others read it.
+		fresh := newGeneration()
+		var set bool
+		set, err = s.client.SetNX(opCtx, keyPrefix+key, fresh, generationTTL).Result()
+		switch {
+		case err == nil && set:
+			gen = fresh
+		case err == nil:
+			gen, err = s.client.Get(opCtx, keyPrefix+key).Result()
+		}
+	}
+	if errors.Is(err, redis.Nil) { // expired again in between: says nothing about Redis
+		s.done(ctx, "get", nil)
+		return "", false
+	}
+	s.done(ctx, "get", err)
+	return gen, err == nil
+}

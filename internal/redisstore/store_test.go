@@ -73,13 +73,13 @@ func rawClient(t *testing.T, url string) *redis.Client {
 	return c
 }
 
-func samplePage() upstream.CachedPage {
+func samplePage() upstream.Entry[upstream.Page] {
 	email, sub := "kevin+4@monday101.com", "v2"
 	last := time.Date(2024, 4, 2, 9, 48, 4, 402_000_000, time.UTC)
 	updated := time.Date(2024, 4, 2, 13, 57, 16, 513_000_000, time.UTC)
-	return upstream.CachedPage{
+	return upstream.Entry[upstream.Page]{
 		StoredAt: time.Now().Truncate(time.Millisecond),
-		Page: upstream.Page{
+		Value: upstream.Page{
 			Customers: []upstream.Customer{
 				{ID: "6610a", Name: "Kevin v3", Email: &email, Verified: true, Status: "ACTIVE", SubscriptionType: &sub,
 					CreatedAt: time.Date(2024, 4, 2, 7, 6, 3, 910_000_000, time.UTC), UpdatedAt: &updated, LastLogin: &last},
@@ -92,15 +92,15 @@ func samplePage() upstream.CachedPage {
 
 func TestPagesAreSharedBetweenReplicas(t *testing.T) {
 	redis := redistest.Start(t)
-	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), 30*time.Second)
-	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), 30*time.Second)
+	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), 30*time.Second)
+	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), 30*time.Second)
 	ctx := context.Background()
 
 	want := samplePage()
 	a.Set(ctx, "page:v1:abc:createdAt:1", want, time.Minute)
 	got, ok := b.Get(ctx, "page:v1:abc:createdAt:1")
 	require.True(t, ok)
-	assert.Equal(t, want.Page, got.Page)
+	assert.Equal(t, want.Value, got.Value)
 	assert.True(t, want.StoredAt.Equal(got.StoredAt))
 
 	_, ok = b.Get(ctx, "page:v1:other:createdAt:1")
@@ -109,32 +109,32 @@ func TestPagesAreSharedBetweenReplicas(t *testing.T) {
 
 func TestAStoredPageComesBackFresh(t *testing.T) {
 	redis := redistest.Start(t)
-	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), 30*time.Second)
-	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), 30*time.Second)
+	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), 30*time.Second)
+	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), 30*time.Second)
 	ctx := context.Background()
 
 	p := samplePage()
-	p.Page.Stale, p.Page.Age = true, time.Minute // set by the client on a cached answer, never stored
+	p.Value.Stale, p.Value.Age = true, time.Minute // set by the client on a cached answer, never stored
 	a.Set(ctx, "k", p, time.Minute)
 	got, ok := b.Get(ctx, "k")
 	require.True(t, ok)
-	assert.False(t, got.Page.Stale)
-	assert.Zero(t, got.Page.Age)
+	assert.False(t, got.Value.Stale)
+	assert.Zero(t, got.Value.Age)
 }
 
 func TestAFresherPageFromAnotherReplicaWins(t *testing.T) {
 	redis := redistest.Start(t)
 	ttl := 30 * time.Second
-	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), ttl)
-	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache(10), ttl)
+	a := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), ttl)
+	b := newStore(t, redis.URL).PageCache(upstream.NewMemoryCache[upstream.Page](10), ttl)
 	ctx := context.Background()
-	page := func(name string, age time.Duration) upstream.CachedPage {
-		return upstream.CachedPage{
+	page := func(name string, age time.Duration) upstream.Entry[upstream.Page] {
+		return upstream.Entry[upstream.Page]{
 			StoredAt: time.Now().Add(-age).Truncate(time.Millisecond),
-			Page:     upstream.Page{Customers: []upstream.Customer{{ID: "1", Name: name, CreatedAt: time.Unix(0, 0).UTC()}}},
+			Value:    upstream.Page{Customers: []upstream.Customer{{ID: "1", Name: name, CreatedAt: time.Unix(0, 0).UTC()}}},
 		}
 	}
-	name := func(p upstream.CachedPage) string { return p.Page.Customers[0].Name }
+	name := func(p upstream.Entry[upstream.Page]) string { return p.Value.Customers[0].Name }
 
 	a.Set(ctx, "k", page("old", 2*ttl), 5*time.Minute)
 	got, ok := b.Get(ctx, "k") // now in b's memory too, past ttl
@@ -230,7 +230,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	assert.Contains(t, s.logs.String(), "redis unavailable, serving from the upstream and memory")
 	assert.Equal(t, 0.0, s.metric(t, "gateway_redis_up"))
 
-	pages := s.PageCache(upstream.NewMemoryCache(10), time.Minute)
+	pages := s.PageCache(upstream.NewMemoryCache[upstream.Page](10), time.Minute)
 	ctx := context.Background()
 	pages.Set(ctx, "k", samplePage(), time.Minute)
 	_, ok := pages.Get(ctx, "k")

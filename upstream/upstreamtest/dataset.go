@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,41 +16,51 @@ const tsLayout = "2006-01-02T15:04:05.000Z"
 
 var firstNames = []string{"Kevin", "Asha", "Lucia", "Omar", "Mei", "Jonas", "Priya", "Tomás", "Zoe", "Ravi", "Ines", "Kofi", "Sara", "Yuki", "Liam", "Nadia", "Marco"}
 
-// customer is one generated customer: its raw JSON record plus the typed
-// values the sorts use.
+// customer is one customer of a dataset: the typed values the sorts use,
+// and its raw record, as a map until the dataset is built (WithRecord may
+// change it), then only as the JSON served: the maps would be dead weight
+// on the heap of every benchmark that runs the fake.
 type customer struct {
 	name             string
 	created, updated time.Time
 	lastLogin        *time.Time
 	record           map[string]any
+	json             []byte
 }
 
-// dataset builds n customers, a pure function of (i, tenant): the same on
+// stamp is the id and creation time of customer i of a tenant: strictly
+// increasing createdAt, with varied milliseconds. h varies the rest.
+func stamp(i, tenant int) (id string, created time.Time, h uint64) {
+	base := time.Date(2024, 1, 2, 7, 6, 3, 910_000_000, time.UTC)
+	h = uint64(i+1) * 0x9E3779B97F4A7C15
+	id = fmt.Sprintf("66%02x%04x%016x", 0x10+tenant, i, h)
+	created = base.Add(time.Duration(i)*97*time.Minute + time.Duration(h%1000)*time.Millisecond)
+	return id, created, h
+}
+
+// generate builds n customers, a pure function of (i, tenant): the same on
 // every start. Tenant 0 is the default dataset (ids start with "6610", as in
 // the bench fake); tenant k > 0 has other ids, and label in its names and
 // email domains, so that two tokens visibly see different customers.
-func dataset(n, tenant int, label string) []customer {
-	base := time.Date(2024, 1, 2, 7, 6, 3, 910_000_000, time.UTC)
+func generate(n, tenant int, label string) []customer {
 	out := make([]customer, n)
 	for i := range n {
-		h := uint64(i+1) * 0x9E3779B97F4A7C15
+		id, created, h := stamp(i, tenant)
 		name := fmt.Sprintf("%s v%d", firstNames[int(h>>7)%len(firstNames)], i%9+1)
 		domain := "monday101.com"
 		if tenant > 0 {
 			name += " (" + label + ")"
 			domain = strings.ToLower(label) + ".monday101.com"
 		}
-		c := customer{name: name}
-		// Strictly increasing createdAt, with varied milliseconds.
-		c.created = base.Add(time.Duration(i)*97*time.Minute + time.Duration(h%1000)*time.Millisecond)
+		c := customer{name: name, created: created}
 		c.updated = c.created.Add(time.Duration(h%(30*24*3600)) * time.Second)
 		rec := map[string]any{
-			"_id":              fmt.Sprintf("66%02x%04x%016x", 0x10+tenant, i, h),
+			"_id":              id,
 			"name":             name,
 			"verified":         i%3 != 0,
 			"createdAt":        c.created.Format(tsLayout),
 			"updatedAt":        c.updated.Format(tsLayout),
-			"agencyId":         "65f0c0ffee0000000000beef", // unknown to the gateway: ignored
+			"agencyId":         agencyID, // unknown to the gateway: ignored
 			"subscriptionType": "v2",
 		}
 		if i%50 != 49 {
@@ -78,6 +91,82 @@ func dataset(n, tenant int, label string) []customer {
 	return out
 }
 
+const agencyID = "65f0c0ffee0000000000beef"
+
+// dataset is the customers that one token sees. Add changes it; readers
+// get an immutable snapshot with every answer precomputed, replaced as a
+// whole by Add, so that serving a page costs no more than reading it.
+type dataset struct {
+	label    string
+	tenant   int
+	pageSize int
+
+	mu   sync.Mutex // serializes add
+	snap atomic.Pointer[snapshot]
+}
+
+// snapshot is a dataset at one moment.
+type snapshot struct {
+	customers []customer // in createdAt order
+	pages     pages
+}
+
+// newDataset marshals each record once and precomputes every page.
+func newDataset(cs []customer, tenant int, label string, pageSize int) (*dataset, error) {
+	for i := range cs {
+		b, err := json.Marshal(cs[i].record)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		cs[i].json, cs[i].record = b, nil
+	}
+	d := &dataset{label: label, tenant: tenant, pageSize: pageSize}
+	d.snap.Store(&snapshot{customers: cs, pages: buildPages(cs, pageSize)})
+	return d, nil
+}
+
+func (d *dataset) current() *snapshot { return d.snap.Load() }
+
+// add appends a new customer, created after every other one, and returns
+// its record.
+func (d *dataset) add(nc Customer) map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.current()
+	id, created, _ := stamp(len(old.customers), d.tenant)
+	rec := map[string]any{
+		"_id":              id,
+		"name":             nc.Name,
+		"verified":         false,
+		"status":           "ACTIVE",
+		"subscriptionType": "v2",
+		"createdAt":        created.Format(tsLayout),
+		"updatedAt":        created.Format(tsLayout),
+		"lastLogin":        nil,
+		"agencyId":         agencyID,
+	}
+	if nc.Email != "" {
+		rec["contact"] = map[string]any{"email": nc.Email}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		panic(err) // strings only
+	}
+	c := customer{name: nc.Name, created: created, updated: created, json: b}
+	cs := append(slices.Clip(old.customers), c) // a new array: old is still served
+	d.snap.Store(&snapshot{customers: cs, pages: buildPages(cs, d.pageSize)})
+	return copyRecord(b)
+}
+
+// copyRecord decodes a record's JSON into a map the caller may change.
+func copyRecord(b []byte) map[string]any {
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil {
+		panic(err)
+	}
+	return rec
+}
+
 // sortFields are the upstream's sort keys and their orders (stable: ties
 // keep createdAt order). lastLogin sorts customers who never logged in last.
 var sortFields = map[string]func(a, b *customer) bool{
@@ -95,20 +184,12 @@ var sortFields = map[string]func(a, b *customer) bool{
 	},
 }
 
-// pages holds every answer body of one dataset, precomputed:
+// pages holds every answer body of one snapshot, precomputed:
 // sort field → page index (0-based) → envelope bytes.
 type pages map[string][][]byte
 
-// buildPages marshals each record once and concatenates them into pages.
-func buildPages(cs []customer, pageSize int) (pages, [][]byte, error) {
-	raw := make([][]byte, len(cs))
-	for i := range cs {
-		b, err := json.Marshal(cs[i].record)
-		if err != nil {
-			return nil, nil, fmt.Errorf("record %d: %w", i, err)
-		}
-		raw[i] = b
-	}
+// buildPages concatenates the customers' records into pages, in each sort.
+func buildPages(cs []customer, pageSize int) pages {
 	idx := make([]int, len(cs))
 	p := pages{}
 	for field, less := range sortFields {
@@ -124,13 +205,13 @@ func buildPages(cs []customer, pageSize int) (pages, [][]byte, error) {
 				if j > 0 {
 					b.WriteByte(',')
 				}
-				b.Write(raw[k])
+				b.Write(cs[k].json)
 			}
 			b.WriteString(`],"code":200}`)
 			p[field] = append(p[field], b.Bytes())
 		}
 	}
-	return p, raw, nil
+	return p
 }
 
 var emptyPage = []byte(`{"success":true,"message":"","data":[],"code":200}`)

@@ -4,14 +4,14 @@
 // URL, Close stops it.
 //
 // It serves GET /customer/list?page=N&sort=FIELD from a deterministic
-// dataset whose answers are precomputed at start, so that it is cheap enough
-// for benchmarks. Faults (see Fault) make it fail, stall or rate limit, at
-// start or at run time.
+// dataset whose answers are precomputed, so that it is cheap enough for
+// benchmarks. The dataset is mutable: Add creates a customer, as the
+// upstream's create would, and the answers are computed again. Faults (see
+// Fault) make it fail, stall or rate limit, at start or at run time.
 package upstreamtest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -41,8 +41,8 @@ type Server struct {
 	record    func(i int, rec map[string]any)
 	tenantOpt []tenantOption
 
-	def     *tenant            // the dataset of every accepted token that is not a tenant's
-	tenants map[string]*tenant // token → its own dataset
+	def     *dataset            // the dataset of every accepted token that is not a tenant's
+	tenants map[string]*dataset // token → its own dataset
 
 	mu       sync.Mutex
 	fault    Fault
@@ -50,12 +50,6 @@ type Server struct {
 }
 
 type tenantOption struct{ token, label string }
-
-type tenant struct {
-	label string
-	pages pages
-	raw   [][]byte // each record's JSON, in createdAt order
-}
 
 // Request is what the fake noted about one /customer/list request. It holds
 // no token.
@@ -107,7 +101,7 @@ func WithTenant(token, label string) Option {
 // NewServer builds the datasets and starts the fake on 127.0.0.1 at a
 // system-chosen port. It panics on an invalid option, like httptest.
 func NewServer(opts ...Option) *Server {
-	s := &Server{customers: 300, pageSize: 20, tenants: map[string]*tenant{}}
+	s := &Server{customers: 300, pageSize: 20, tenants: map[string]*dataset{}}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -135,18 +129,18 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-func (s *Server) build(k int, label string) *tenant {
-	cs := dataset(s.customers, k, label)
+func (s *Server) build(k int, label string) *dataset {
+	cs := generate(s.customers, k, label)
 	if s.record != nil {
 		for i := range cs {
 			s.record(i, cs[i].record)
 		}
 	}
-	p, raw, err := buildPages(cs, s.pageSize)
+	d, err := newDataset(cs, k, label, s.pageSize)
 	if err != nil {
 		panic("upstreamtest: WithRecord: " + err.Error())
 	}
-	return &tenant{label: label, pages: p, raw: raw}
+	return d
 }
 
 // Close stops the server. Requests held by a fault (Hang, Stall, latency)
@@ -184,20 +178,40 @@ func (s *Server) SetFault(f Fault) {
 }
 
 // Records returns fresh copies of the raw records that token sees, in
-// createdAt order (index i is customer i), as served (after WithRecord).
-// An empty token gives the default dataset.
+// createdAt order (index i is customer i), as served (after WithRecord),
+// those made by Add included. An empty token gives the default dataset.
 func (s *Server) Records(token string) []map[string]any {
-	t := s.def
-	if tt, ok := s.tenants[token]; ok {
-		t = tt
-	}
-	out := make([]map[string]any, len(t.raw))
-	for i, b := range t.raw {
-		if err := json.Unmarshal(b, &out[i]); err != nil {
-			panic(err)
-		}
+	cs := s.datasetOf(token).current().customers
+	out := make([]map[string]any, len(cs))
+	for i := range cs {
+		out[i] = copyRecord(cs[i].json)
 	}
 	return out
+}
+
+// Customer is a customer for Add to create.
+type Customer struct {
+	Name  string
+	Email string // the contact email; "" for none
+}
+
+// Add creates c in the dataset that token sees (the default one unless
+// token is a tenant's), as the upstream's create would: a new _id, a
+// createdAt after every other customer's (so c comes last in that order),
+// updatedAt the same, status ACTIVE, not verified, subscription v2, never
+// logged in. WithRecord does not apply to it. Every list answer from then
+// on holds it, in its place in every sort. Add returns c's record as the
+// list serves it. It is safe to call while the server serves.
+func (s *Server) Add(token string, c Customer) map[string]any {
+	return s.datasetOf(token).add(c)
+}
+
+// datasetOf is the dataset that token sees.
+func (s *Server) datasetOf(token string) *dataset {
+	if d, ok := s.tenants[token]; ok {
+		return d
+	}
+	return s.def
 }
 
 var unauthorized = errBody(401, "Unauthorized")
@@ -208,8 +222,8 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	tok, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	hasBearer = hasBearer && tok != ""
 	ten := s.def
-	if t, ok := s.tenants[tok]; ok && hasBearer {
-		ten = t
+	if d, ok := s.tenants[tok]; ok && hasBearer {
+		ten = d
 	}
 	s.mu.Lock()
 	if len(s.requests) == maxRequests {
@@ -255,7 +269,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 		write(w, http.StatusBadRequest, errBody(400, "unknown sort field"))
 		return
 	}
-	ps := ten.pages[field]
+	ps := ten.current().pages[field]
 	if page > len(ps) {
 		write(w, http.StatusOK, emptyPage)
 		return

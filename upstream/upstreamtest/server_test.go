@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -382,3 +383,77 @@ func TestBlock(t *testing.T) {
 		t.Errorf("after release: HTTP %d", status)
 	}
 }
+
+func TestAdd(t *testing.T) {
+	s := upstreamtest.NewServer(upstreamtest.WithCustomers(40), upstreamtest.WithPageSize(10),
+		upstreamtest.WithTenant("tok-a", "acme"))
+	defer s.Close()
+	before := map[string][]string{}
+	for field := range sortOrders {
+		before[field] = idsOf(all(t, s, "any", field))
+	}
+	tenantBefore := idsOf(all(t, s, "tok-a", "createdAt"))
+
+	rec := s.Add("any", upstreamtest.Customer{Name: "Ada Lovelace", Email: "ada@example.com"})
+	id, _ := rec["_id"].(string)
+	if id == "" || rec["name"] != "Ada Lovelace" || rec["contact"].(map[string]any)["email"] != "ada@example.com" ||
+		rec["status"] != "ACTIVE" || rec["verified"] != false || rec["lastLogin"] != nil || rec["createdAt"] != rec["updatedAt"] {
+		t.Fatalf("Add = %v", rec)
+	}
+
+	// Last by createdAt, on a page of its own (40 + 1 at 10 a page).
+	recs := all(t, s, "any", "createdAt")
+	if len(recs) != 41 || recs[40]["_id"] != id || recs[40]["createdAt"].(string) <= recs[39]["createdAt"].(string) {
+		t.Fatalf("createdAt order: %d records, last %v", len(recs), recs[len(recs)-1])
+	}
+	if got := list(t, s, "any", 5, "createdAt"); len(got) != 1 || got[0]["_id"] != id {
+		t.Errorf("page 5 = %v, want the new customer alone", got)
+	}
+	// In every sort, in its place: the others keep their order around it.
+	for field := range sortOrders {
+		got := idsOf(all(t, s, "any", field))
+		at := slices.Index(got, id)
+		if at < 0 || len(got) != 41 || !slices.Equal(slices.Delete(slices.Clone(got), at, at+1), before[field]) {
+			t.Errorf("sort %s: new customer at %d of %d; others reordered", field, at, len(got))
+		}
+	}
+	if got := idsOf(all(t, s, "any", "lastLogin")); got[40] != id {
+		t.Errorf("lastLogin: never logged in, want it last, got %d", slices.Index(got, id))
+	}
+	if got := s.Records(""); len(got) != 41 || got[40]["_id"] != id {
+		t.Errorf("Records: %d, last %v", len(got), got[len(got)-1]["_id"])
+	}
+	// Another tenant's dataset is untouched; an Add there gets its own ids.
+	if got := idsOf(all(t, s, "tok-a", "createdAt")); !slices.Equal(got, tenantBefore) {
+		t.Errorf("tenant acme changed: %d records", len(got))
+	}
+	recA := s.Add("tok-a", upstreamtest.Customer{Name: "Grace Hopper"})
+	if _, hasContact := recA["contact"]; recA["_id"] == id || hasContact || !strings.HasPrefix(recA["_id"].(string), "6611") {
+		t.Errorf("tenant Add = %v", recA)
+	}
+}
+
+// Adding while the server serves: run with -race.
+func TestAddWhileServing(t *testing.T) {
+	s := upstreamtest.NewServer(upstreamtest.WithCustomers(30))
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			s.Add("x", upstreamtest.Customer{Name: fmt.Sprintf("New %02d", i)})
+		}
+	}()
+	for range 20 {
+		if n := len(list(t, s, "x", 1, "name")); n != 20 {
+			t.Errorf("page 1 has %d records", n)
+		}
+	}
+	<-done
+	if got := all(t, s, "x", "createdAt"); len(got) != 50 || got[49]["name"] != "New 19" {
+		t.Errorf("after 20 adds: %d records, last %v", len(got), got[len(got)-1]["name"])
+	}
+}
+
+// sortOrders are the upstream's sort fields.
+var sortOrders = map[string]bool{"createdAt": true, "updatedAt": true, "name": true, "lastLogin": true}

@@ -1,4 +1,5 @@
-package main
+// Package telemetry builds the gateway's OpenTelemetry tracer provider.
+package telemetry
 
 import (
 	"context"
@@ -13,16 +14,18 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// newTracerProvider exports spans over OTLP/HTTP when
-// OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. http://collector:4318), and
-// returns nil, meaning no tracing, when it is not.
-func newTracerProvider(getenv func(string) string) (trace.TracerProvider, func(context.Context) error, error) {
-	endpoint := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+// NewTracerProvider exports spans over OTLP/HTTP to endpoint, an http or
+// https URL such as http://collector:4318 (OTEL_EXPORTER_OTLP_ENDPOINT,
+// checked by config.Load), as service (OTEL_SERVICE_NAME). With no
+// endpoint it returns a nil provider, meaning no tracing, and a shutdown
+// that does nothing. (The provider is an interface, not the SDK's type, so
+// that "none" is a plain nil.)
+func NewTracerProvider(endpoint, service string) (trace.TracerProvider, func(context.Context) error, error) {
 	if endpoint == "" {
 		return nil, func(context.Context) error { return nil }, nil
 	}
 	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil {
 		return nil, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http or https URL such as http://collector:4318")
 	}
 	// As the OpenTelemetry spec says for this variable: traces go to
@@ -31,10 +34,6 @@ func newTracerProvider(getenv func(string) string) (trace.TracerProvider, func(c
 	exporter, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(u.String()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
-	}
-	service := strings.TrimSpace(getenv("OTEL_SERVICE_NAME"))
-	if service == "" {
-		service = "botpenguin-gateway"
 	}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exporter),

@@ -1,15 +1,14 @@
-package main
+package app
 
 import (
 	"log/slog"
 	"time"
 
-	"github.com/botpenguin-gateway/gateway/internal/config"
-
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/botpenguin-gateway/gateway/internal/config"
 	"github.com/botpenguin-gateway/gateway/internal/redisstore"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
@@ -38,7 +37,7 @@ func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		s.apq = store.APQCache(lru.New[string](1000), apqTTL)
 	}
 	if cfg.CacheTTL > 0 {
-		var cache upstream.Cache = upstream.NewMemoryCache(cfg.CacheMaxEntries)
+		var cache upstream.Cache[upstream.Page] = upstream.NewMemoryCache[upstream.Page](cfg.CacheMaxEntries)
 		if shared != nil {
 			cache = shared.PageCache(cache, cfg.CacheTTL)
 		}
