@@ -61,7 +61,7 @@ func FuzzPageArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, page int, hasPage bool, sort string, hasSort bool, maxPage uint32) {
 		// MAX_PAGE is between 1 and 1<<30 (see the configuration).
-		r := NewResolver(slog.New(slog.DiscardHandler), 1+int(maxPage%(1<<30)))
+		r := NewResolver(nil, Options{Logger: slog.New(slog.DiscardHandler), MaxPage: 1 + int(maxPage%(1<<30))})
 		wantPage, wantSort := 1, model.CustomerSortCreatedAt
 		var pp *int
 		var sp *model.CustomerSort

@@ -9,21 +9,47 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
-// Resolver is the root resolver; the gateway sets its dependencies.
-type Resolver struct {
-	maxPage  int
-	statuses *statusMapper
+// Customers reads pages of an agency's customer list: the upstream
+// client's Customers service, or a stub in tests.
+type Customers interface {
+	List(ctx context.Context, token upstream.Token, page int, sort upstream.Sort) (upstream.Page, error)
 }
 
-// NewResolver returns the root resolver. maxPage is the largest page
-// argument accepted (MAX_PAGE).
-func NewResolver(log *slog.Logger, maxPage int) *Resolver {
-	return &Resolver{maxPage: maxPage, statuses: newStatusMapper(log)}
+// Options are the resolver's settings.
+type Options struct {
+	Logger *slog.Logger // where unknown statuses are reported
+	// MaxPage is the largest page argument accepted (MAX_PAGE).
+	MaxPage int
+	// Loaders tune the per-operation loaders (CUSTOMER_SCAN_MAX_PAGES).
+	Loaders loader.Options
+}
+
+// Resolver is the root resolver: it holds the upstream services, and gives
+// each operation its own loaders over them (WithLoaders).
+type Resolver struct {
+	customers Customers
+	maxPage   int
+	loaders   loader.Options
+	statuses  *statusMapper
+}
+
+// NewResolver returns the root resolver over customers.
+func NewResolver(customers Customers, opts Options) *Resolver {
+	return &Resolver{customers: customers, maxPage: opts.MaxPage, loaders: opts.Loaders, statuses: newStatusMapper(opts.Logger)}
+}
+
+// WithLoaders is the gqlgen operation middleware that gives every operation
+// fresh loaders: what one operation fetched is shared by its fields, never
+// by another operation.
+func (r *Resolver) WithLoaders(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	return next(loader.With(ctx, loader.New(r.customers.List, r.loaders)))
 }
 
 // session is what a resolver needs to reach the upstream: the request's

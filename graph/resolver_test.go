@@ -24,7 +24,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
-// stubUpstream answers every page with the same customers, or an error,
+// stubUpstream is the resolver's Customers: it answers every page with the same customers, or an error,
 // and counts the calls. No HTTP: it stands where the upstream client does.
 type stubUpstream struct {
 	customers []upstream.Customer
@@ -33,7 +33,7 @@ type stubUpstream struct {
 	calls     atomic.Int32
 }
 
-func (s *stubUpstream) fetch(_ context.Context, _ upstream.Token, page int, _ upstream.Sort) (upstream.Page, error) {
+func (s *stubUpstream) List(_ context.Context, _ upstream.Token, page int, _ upstream.Sort) (upstream.Page, error) {
 	s.calls.Add(1)
 	if s.err != nil {
 		return upstream.Page{}, s.err
@@ -67,11 +67,13 @@ func (a answer) codes() []string {
 func execute(t *testing.T, up *stubUpstream, token upstream.Token, query string) answer {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: graph.NewResolver(log, 100), Complexity: graph.NewComplexity()}))
+	resolver := graph.NewResolver(up, graph.Options{Logger: log, MaxPage: 100,
+		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.POST{})
 	srv.SetErrorPresenter(graph.NewErrorPresenter(log))
+	srv.AroundOperations(resolver.WithLoaders)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		ctx = loader.With(ctx, loader.New(up.fetch, loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}))
 		if token != "" {
 			ctx = auth.WithToken(ctx, token)
 		}

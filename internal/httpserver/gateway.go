@@ -33,8 +33,8 @@ import (
 type Deps struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	// Fetch reads one upstream page (upstream.Client.Customers.List).
-	Fetch loader.FetchFunc
+	// Customers is the upstream's customer list (upstream.Client.Customers).
+	Customers graph.Customers
 	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
 	APQCache graphql.Cache[string]
 	// TracerProvider records spans; nil records none.
@@ -78,7 +78,7 @@ func New(cfg config.Config, deps Deps) *Gateway {
 			trustedProxies: cfg.TrustedProxies, now: deps.Now,
 		}, deps.Registry)
 		if !authn.ServerKeyMode() {
-			deps.Fetch = limiter.learnTokens(deps.Fetch)
+			deps.Customers = limiter.learnTokens(deps.Customers)
 		}
 	}
 
@@ -154,7 +154,10 @@ func metricsPage(reg *prometheus.Registry) http.Handler {
 }
 
 func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server {
-	resolver := graph.NewResolver(deps.Logger, cfg.MaxPage)
+	resolver := graph.NewResolver(deps.Customers, graph.Options{
+		Logger: deps.Logger, MaxPage: cfg.MaxPage,
+		Loaders: loader.Options{ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait},
+	})
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -195,13 +198,10 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 		err.Extensions = map[string]any{"code": graph.CodeInternal}
 		return err
 	})
-	fetch, opts := deps.Fetch, loader.Options{ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait}
 	if deps.TracerProvider != nil {
 		srv.AroundOperations(operationSpans(deps.TracerProvider))
 	}
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loader.With(ctx, loader.New(fetch, opts)))
-	})
+	srv.AroundOperations(resolver.WithLoaders)
 	srv.AroundOperations(shareQueriesOnly)
 	srv.AroundOperations(answerTimedOut)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {

@@ -20,7 +20,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/botpenguin-gateway/gateway/graph"
-	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
@@ -172,20 +171,27 @@ func (l *clientLimiter) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// learnTokens wraps fetch so that the limiter learns, from the upstream's
-// answers, which pass-through tokens are real: a page is proof, a 401
-// withdraws it.
-func (l *clientLimiter) learnTokens(fetch loader.FetchFunc) loader.FetchFunc {
-	return func(ctx context.Context, token upstream.Token, page int, sort upstream.Sort) (upstream.Page, error) {
-		p, err := fetch(ctx, token, page, sort)
-		switch {
-		case err == nil:
-			l.verified.Add(l.tokenID(token), struct{}{})
-		case errors.Is(err, upstream.ErrUnauthorized):
-			l.verified.Remove(l.tokenID(token))
-		}
-		return p, err
+// learnTokens wraps the customer list so that the limiter learns, from the
+// upstream's answers, which pass-through tokens are real: a page is proof,
+// a 401 withdraws it.
+func (l *clientLimiter) learnTokens(customers graph.Customers) graph.Customers {
+	return tokenLearner{customers, l}
+}
+
+type tokenLearner struct {
+	graph.Customers
+	limiter *clientLimiter
+}
+
+func (t tokenLearner) List(ctx context.Context, token upstream.Token, page int, sort upstream.Sort) (upstream.Page, error) {
+	p, err := t.Customers.List(ctx, token, page, sort)
+	switch {
+	case err == nil:
+		t.limiter.verified.Add(t.limiter.tokenID(token), struct{}{})
+	case errors.Is(err, upstream.ErrUnauthorized):
+		t.limiter.verified.Remove(t.limiter.tokenID(token))
 	}
+	return p, err
 }
 
 // clientAddress is the address a request comes from: the socket's peer, or,
