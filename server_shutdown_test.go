@@ -49,7 +49,7 @@ func startRun(t *testing.T, vars map[string]string) *running {
 		select {
 		case <-r.done:
 		case <-time.After(30 * time.Second):
-			t.Error("run did not return")
+			assert.Fail(t, "run did not return")
 		}
 	})
 	require.Eventually(t, func() bool {
@@ -153,7 +153,7 @@ func TestShutdownTurnsUnreadyThenDrains(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the main listener closes")
 	select {
 	case <-r.done:
-		t.Fatalf("run returned with a request in flight: %v", r.err)
+		require.FailNow(t, "run returned with a request in flight", "err: %v", r.err)
 	default:
 	}
 	releaseOnce()
@@ -164,7 +164,7 @@ func TestShutdownTurnsUnreadyThenDrains(t *testing.T) {
 	case <-r.done:
 		require.NoError(t, r.err)
 	case <-time.After(25 * time.Second):
-		t.Fatal("run did not return after its last request")
+		require.FailNow(t, "run did not return after its last request")
 	}
 	status, _ = get(r.metricsBase + "/metrics")
 	assert.Zero(t, status, "the metrics listener is closed too")
@@ -199,7 +199,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	case <-r.done:
 		require.NoError(t, r.err)
 	case <-time.After(25 * time.Second):
-		t.Fatal("run did not return")
+		require.FailNow(t, "run did not return")
 	}
 	status, _ = get(r.metricsBase + "/metrics")
 	assert.Zero(t, status, "closed with the main listener")

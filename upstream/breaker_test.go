@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -54,6 +57,21 @@ func isCircuitOpen(err error) bool {
 		errors.Is(err, upstream.ErrCircuitOpen) && e.StatusCode == 0
 }
 
+// countAttempts counts the client's HTTP attempts in n, refused
+// connections included (the server never sees those).
+func countAttempts(n *atomic.Int64) upstream.Option {
+	return upstream.WithTransportWrapper(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			n.Add(1)
+			return next.RoundTrip(r)
+		})
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func TestBreakerOpensOnOutages(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -75,37 +93,29 @@ func TestBreakerOpensOnOutages(t *testing.T) {
 			if tc.down {
 				srv.Close()
 			}
-			c, reg, logs := breakerClient(t, srv.URL, time.Hour, tc.opts...)
+			var sent atomic.Int64
+			c, reg, logs := breakerClient(t, srv.URL, time.Hour, append([]upstream.Option{countAttempts(&sent)}, tc.opts...)...)
 			ctx := context.Background()
 			for i := range 10 {
 				_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
-				if !errors.Is(err, upstream.ErrUnavailable) || errors.Is(err, upstream.ErrCircuitOpen) {
-					t.Fatalf("call %d: err = %v, want an upstream ErrUnavailable", i+1, err)
-				}
+				require.ErrorIs(t, err, upstream.ErrUnavailable, "call %d: want an upstream ErrUnavailable", i+1)
+				require.NotErrorIs(t, err, upstream.ErrCircuitOpen, "call %d: want an upstream ErrUnavailable", i+1)
 			}
-			calls := srv.Calls()
+			require.Equal(t, int64(10), sent.Load(), "HTTP attempts before the circuit opened: the count sees each")
+			calls, attempts := srv.Calls(), sent.Load()
 			for range 5 {
-				start := time.Now()
 				_, err := c.Customers.List(ctx, token, 2, upstream.SortName)
-				if !isCircuitOpen(err) {
-					t.Fatalf("err = %v, want ErrUnavailable wrapping ErrCircuitOpen with no status", err)
-				}
-				if d := time.Since(start); d > 100*time.Millisecond {
-					t.Errorf("open circuit answered after %v, want at once", d)
-				}
+				require.True(t, isCircuitOpen(err), "err = %v, want ErrUnavailable wrapping ErrCircuitOpen with no status", err)
 			}
-			if got := srv.Calls(); got != calls {
-				t.Errorf("%d upstream calls while open, want 0", got-calls)
-			}
-			if got := metricValue(t, reg, "gateway_upstream_circuit_state"); got != 2 {
-				t.Errorf("circuit_state = %v, want 2 (open)", got)
-			}
-			if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 1 {
-				t.Errorf("transitions to open = %v, want 1", got)
-			}
-			if out := logs(); !strings.Contains(out, `"level":"WARN","msg":"upstream circuit breaker changed state","from":"closed","to":"open"`) {
-				t.Errorf("no warn line for the change of state: %s", out)
-			}
+			// "Answered at once" is counted, not timed (a loaded machine
+			// may take any time): an open circuit makes no HTTP attempt,
+			// not even a dial, and nothing else in this client waits.
+			assert.Equal(t, attempts, sent.Load(), "HTTP attempts while open, refused connections included")
+			assert.Equal(t, calls, srv.Calls(), "upstream calls while open")
+			assert.Equal(t, 2.0, metricValue(t, reg, "gateway_upstream_circuit_state"), "circuit_state 2 is open")
+			assert.Equal(t, 1.0, metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"), "transitions to open")
+			assert.Contains(t, logs(), `"level":"WARN","msg":"upstream circuit breaker changed state","from":"closed","to":"open"`,
+				"a warn line for the change of state")
 		})
 	}
 }
@@ -119,15 +129,13 @@ func TestBreakerStopsTheRetryLoop(t *testing.T) {
 	c, _, _ := breakerClient(t, srv.URL, time.Hour, upstream.WithRetries(20, 0))
 	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
-	if !errors.As(err, &e) || e.StatusCode != 503 || errors.Is(err, upstream.ErrCircuitOpen) {
-		t.Errorf("err = %v, want the last 503", err)
+	if assert.ErrorAs(t, err, &e, "want the last 503") {
+		assert.Equal(t, 503, e.StatusCode, "want the last 503")
 	}
-	if got := srv.Calls(); got != 10 {
-		t.Errorf("upstream calls = %d, want 10 (the breaker opened after the tenth)", got)
-	}
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
-		t.Errorf("next call: err = %v, want an open circuit", err)
-	}
+	assert.NotErrorIs(t, err, upstream.ErrCircuitOpen, "want the last 503")
+	assert.Equal(t, int64(10), srv.Calls(), "upstream calls: the breaker opened after the tenth")
+	_, err = c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	assert.True(t, isCircuitOpen(err), "next call: err = %v, want an open circuit", err)
 }
 
 func TestBreakerTripRule(t *testing.T) {
@@ -154,14 +162,11 @@ func TestBreakerTripRule(t *testing.T) {
 			srv.SetFault(sequence(tc.statuses...))
 			c, _, _ := breakerClient(t, srv.URL, time.Hour)
 			for i := range tc.statuses {
-				if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); isCircuitOpen(err) {
-					t.Fatalf("call %d: circuit already open", i+1)
-				}
+				_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+				require.False(t, isCircuitOpen(err), "call %d: circuit already open", i+1)
 			}
 			_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
-			if isCircuitOpen(err) != tc.open {
-				t.Errorf("after %d calls: err = %v, want open %v", len(tc.statuses), err, tc.open)
-			}
+			assert.Equal(t, tc.open, isCircuitOpen(err), "after %d calls: err = %v, want open %v", len(tc.statuses), err, tc.open)
 		})
 	}
 }
@@ -189,16 +194,12 @@ func TestBreakerIgnoresClientErrors(t *testing.T) {
 			srv.SetFault(tc.fault)
 			c, reg, _ := breakerClient(t, srv.URL, time.Hour)
 			for range 30 {
-				if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err == nil || isCircuitOpen(err) {
-					t.Fatalf("err = %v, want the upstream's error", err)
-				}
+				_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+				require.Error(t, err, "want the upstream's error")
+				require.False(t, isCircuitOpen(err), "err = %v, want the upstream's error", err)
 			}
-			if got := srv.Calls(); got != 30 {
-				t.Errorf("upstream calls = %d, want 30", got)
-			}
-			if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 0 {
-				t.Errorf("the breaker opened %v times", got)
-			}
+			assert.Equal(t, int64(30), srv.Calls(), "upstream calls")
+			assert.Zero(t, metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"), "times the breaker opened")
 		})
 	}
 }
@@ -232,20 +233,16 @@ func TestBreakerIgnoresCallersGoingAway(t *testing.T) {
 		}
 		err := <-done
 		cancel()
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("call %d: err = %v, want a context error", i+1, err)
-		}
+		require.True(t, errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded),
+			"call %d: err = %v, want a context error", i+1, err)
 	}
 	eventually(t, "every cut attempt to end", func() bool {
 		return metricValue(t, reg, "gateway_upstream_requests_total", "outcome", "canceled", "status", "none") == n
 	})
 	srv.SetFault(nil)
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
-		t.Fatalf("err = %v after %d callers went away, want the page", err, n)
-	}
-	if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 0 {
-		t.Errorf("the breaker opened %v times", got)
-	}
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	require.NoError(t, err, "after %d callers went away, want the page", n)
+	assert.Zero(t, metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"), "times the breaker opened")
 }
 
 // tripBreaker makes ten failing calls, which open the breaker.
@@ -255,9 +252,8 @@ func tripBreaker(t *testing.T, c *upstream.Client, srv *upstreamtest.Server) {
 	for range 10 {
 		_, _ = c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	}
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
-		t.Fatalf("err = %v, want an open circuit", err)
-	}
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	require.True(t, isCircuitOpen(err), "err = %v, want an open circuit", err)
 }
 
 // untilAdmitted calls page 1 until the breaker lets the call through (after
@@ -287,33 +283,21 @@ func TestBreakerHalfOpenProbeCloses(t *testing.T) {
 	<-arrived // the probe is at the upstream: the breaker is half-open
 
 	// One probe at a time: another call is answered at once, with no call.
-	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt); !isCircuitOpen(err) {
-		t.Errorf("second call while half-open: err = %v, want an open circuit", err)
-	}
-	if got := srv.Calls(); got != calls+1 {
-		t.Errorf("%d upstream calls while half-open, want 1 (the probe)", got-calls)
-	}
-	if got := metricValue(t, reg, "gateway_upstream_circuit_state"); got != 1 {
-		t.Errorf("circuit_state = %v, want 1 (half-open)", got)
-	}
+	_, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt)
+	assert.True(t, isCircuitOpen(err), "second call while half-open: err = %v, want an open circuit", err)
+	assert.Equal(t, calls+1, srv.Calls(), "upstream calls while half-open: the probe only")
+	assert.Equal(t, 1.0, metricValue(t, reg, "gateway_upstream_circuit_state"), "circuit_state 1 is half-open")
 	close(release)
-	if r := <-probe; r.err != nil || len(r.page.Customers) != 20 {
-		t.Fatalf("probe: %d customers, %v", len(r.page.Customers), r.err)
-	}
-	if got := metricValue(t, reg, "gateway_upstream_circuit_state"); got != 0 {
-		t.Errorf("circuit_state = %v, want 0 (closed)", got)
-	}
+	r := <-probe
+	require.NoError(t, r.err, "probe")
+	require.Len(t, r.page.Customers, 20, "probe")
+	assert.Equal(t, 0.0, metricValue(t, reg, "gateway_upstream_circuit_state"), "circuit_state 0 is closed")
 	for _, to := range []string{"open", "half_open", "closed"} {
-		if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", to); got != 1 {
-			t.Errorf("transitions to %s = %v, want 1", to, got)
-		}
+		assert.Equal(t, 1.0, metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", to), "transitions to %s", to)
 	}
-	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
-		t.Errorf("after closing: %v", err)
-	}
-	if !strings.Contains(logs(), `"from":"half_open","to":"closed"`) {
-		t.Errorf("no log line for closing: %s", logs())
-	}
+	_, err = c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt)
+	assert.NoError(t, err, "after closing")
+	assert.Contains(t, logs(), `"from":"half_open","to":"closed"`, "a log line for closing")
 }
 
 func TestBreakerFailedProbeReopens(t *testing.T) {
@@ -324,16 +308,10 @@ func TestBreakerFailedProbeReopens(t *testing.T) {
 	calls := srv.Calls()
 	r := untilAdmitted(c)
 	var e *upstream.Error
-	if !errors.As(r.err, &e) || e.StatusCode != 503 {
-		t.Fatalf("probe: err = %v, want the upstream's 503", r.err)
-	}
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !isCircuitOpen(err) {
-		t.Errorf("after a failed probe: err = %v, want an open circuit", err)
-	}
-	if got := srv.Calls(); got != calls+1 {
-		t.Errorf("%d upstream calls, want 1 (the probe)", got-calls)
-	}
-	if got := metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"); got != 2 {
-		t.Errorf("transitions to open = %v, want 2", got)
-	}
+	require.ErrorAs(t, r.err, &e, "probe: want the upstream's 503")
+	require.Equal(t, 503, e.StatusCode, "probe: want the upstream's 503")
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	assert.True(t, isCircuitOpen(err), "after a failed probe: err = %v, want an open circuit", err)
+	assert.Equal(t, calls+1, srv.Calls(), "upstream calls: the probe only")
+	assert.Equal(t, 2.0, metricValue(t, reg, "gateway_upstream_circuit_transitions_total", "to", "open"), "transitions to open")
 }

@@ -2,7 +2,6 @@ package upstream_test
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"strings"
 	"sync"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -52,30 +53,25 @@ func TestCacheHitMakesNoCall(t *testing.T) {
 	srv := newServer(t)
 	cc := newCached(t, srv.URL, 0)
 	p1, err := cc.list(token, 1)
-	if err != nil || p1.Age != 0 || p1.Stale {
-		t.Fatalf("first: age %v stale %v, %v", p1.Age, p1.Stale, err)
-	}
+	require.NoError(t, err, "first")
+	require.Zero(t, p1.Age, "first")
+	require.False(t, p1.Stale, "first")
 	cc.clk.Advance(30 * time.Second)
 	p2, err := cc.list(token, 1)
-	if err != nil || p2.Stale || p2.Age != 30*time.Second || len(p2.Customers) != 20 || p2.Customers[0].ID != p1.Customers[0].ID {
-		t.Fatalf("hit: %d customers, age %v, stale %v, %v", len(p2.Customers), p2.Age, p2.Stale, err)
-	}
-	if got := srv.Calls(); got != 1 {
-		t.Errorf("upstream calls = %d, want 1", got)
-	}
+	require.NoError(t, err, "hit")
+	require.False(t, p2.Stale, "hit")
+	require.Equal(t, 30*time.Second, p2.Age, "hit")
+	require.Len(t, p2.Customers, 20, "hit")
+	require.Equal(t, p1.Customers[0].ID, p2.Customers[0].ID, "hit")
+	assert.Equal(t, int64(1), srv.Calls(), "upstream calls")
 	// Another page, or another sort, is another entry.
-	if _, err := cc.c.Customers.List(context.Background(), token, 1, upstream.SortName); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cc.list(token, 2); err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.Calls(); got != 3 {
-		t.Errorf("upstream calls = %d, want 3", got)
-	}
-	if hit, miss, stale := cc.results(t); hit != 1 || miss != 3 || stale != 0 {
-		t.Errorf("hit/miss/stale = %v/%v/%v, want 1/3/0", hit, miss, stale)
-	}
+	_, err = cc.c.Customers.List(context.Background(), token, 1, upstream.SortName)
+	require.NoError(t, err)
+	_, err = cc.list(token, 2)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), srv.Calls(), "upstream calls")
+	hit, miss, stale := cc.results(t)
+	assert.Equal(t, []float64{1, 3, 0}, []float64{hit, miss, stale}, "hit/miss/stale")
 }
 
 func TestCacheTTLExpiryRefetches(t *testing.T) {
@@ -84,14 +80,11 @@ func TestCacheTTLExpiryRefetches(t *testing.T) {
 	cc := newCached(t, srv.URL, 0)
 	for _, step := range []time.Duration{0, 59 * time.Second, time.Second, 30 * time.Second} {
 		cc.clk.Advance(step)
-		if _, err := cc.list(token, 1); err != nil {
-			t.Fatal(err)
-		}
+		_, err := cc.list(token, 1)
+		require.NoError(t, err)
 	}
 	// Fetched at 0s; hit at 59s; expired at 60s, refetched; hit at 90s.
-	if got := srv.Calls(); got != 2 {
-		t.Errorf("upstream calls = %d, want 2", got)
-	}
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls")
 }
 
 func TestCacheKeepsTokensApart(t *testing.T) {
@@ -104,21 +97,18 @@ func TestCacheKeepsTokensApart(t *testing.T) {
 			suffix string
 		}{{"token-a", "(acme)"}, {"token-b", "(globex)"}} {
 			p, err := cc.list(tc.tok, 1)
-			if err != nil || !strings.HasSuffix(p.Customers[0].Name, tc.suffix) {
-				t.Fatalf("round %d, %s: %v, first name %q", round, tc.suffix, err, p.Customers[0].Name)
-			}
+			require.NoError(t, err, "round %d, %s", round, tc.suffix)
+			require.True(t, strings.HasSuffix(p.Customers[0].Name, tc.suffix), "round %d: first name %q, want the suffix %s",
+				round, p.Customers[0].Name, tc.suffix)
 		}
 	}
-	if got := srv.Calls(); got != 2 {
-		t.Errorf("upstream calls = %d, want 2 (one per token, then hits)", got)
-	}
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls: one per token, then hits")
 	// Not even as a stale page: token-b's failure is not answered with
 	// token-a's page.
 	srv.SetFault(upstreamtest.Status(503))
 	cc.clk.Advance(2 * time.Minute)
-	if _, err := cc.list("token-c", 1); !errors.Is(err, upstream.ErrUnavailable) {
-		t.Errorf("another token while the upstream fails: err = %v, want ErrUnavailable", err)
-	}
+	_, err := cc.list("token-c", 1)
+	assert.ErrorIs(t, err, upstream.ErrUnavailable, "another token while the upstream fails")
 }
 
 // keyRecorder is a Cache that notes the keys it is given.
@@ -146,27 +136,26 @@ func TestCacheKeys(t *testing.T) {
 	}
 	a, b := replica(upstream.WithCacheKeySecret(secret)), replica(upstream.WithCacheKeySecret(secret))
 	ctx := context.Background()
-	if _, err := a.Customers.List(ctx, token, 3, upstream.SortName); err != nil {
-		t.Fatal(err)
-	}
+	_, err := a.Customers.List(ctx, token, 3, upstream.SortName)
+	require.NoError(t, err)
 	shared.mu.Lock()
 	keys := append([]string(nil), shared.keys...)
 	shared.mu.Unlock()
 	// The credential's namespace (the HMAC of the token and its
 	// generation), then the method and the URL.
-	want := regexp.MustCompile(`^[A-Za-z0-9_-]{43}\.[0-9]+ GET ` + regexp.QuoteMeta(srv.URL+"/customer/list?page=3&sort=name") + `$`)
-	if len(keys) != 1 || !want.MatchString(keys[0]) ||
-		strings.Contains(keys[0], string(token)) || strings.Contains(keys[0], "test-token") {
-		t.Fatalf("keys = %q, want one <hmac>.<generation> GET <url> without the token", keys)
-	}
+	want := `^[A-Za-z0-9_-]{43}\.[0-9]+ GET ` + regexp.QuoteMeta(srv.URL+"/customer/list?page=3&sort=name") + `$`
+	require.Len(t, keys, 1, "want one <hmac>.<generation> GET <url>")
+	require.Regexp(t, want, keys[0])
+	require.NotContains(t, keys[0], string(token), "the key holds the token")
+	require.NotContains(t, keys[0], "test-token", "the key holds the token")
 	// A replica with the same secret finds the page; one with another
 	// secret (the default: random per client) does not.
-	if _, err := b.Customers.List(ctx, token, 3, upstream.SortName); err != nil || srv.Calls() != 1 {
-		t.Errorf("same secret: %v, %d calls; want a hit", err, srv.Calls())
-	}
-	if _, err := replica().Customers.List(ctx, token, 3, upstream.SortName); err != nil || srv.Calls() != 2 {
-		t.Errorf("another secret: %v, %d calls; want a miss", err, srv.Calls())
-	}
+	_, err = b.Customers.List(ctx, token, 3, upstream.SortName)
+	assert.NoError(t, err, "same secret")
+	assert.Equal(t, int64(1), srv.Calls(), "same secret: want a hit")
+	_, err = replica().Customers.List(ctx, token, 3, upstream.SortName)
+	assert.NoError(t, err, "another secret")
+	assert.Equal(t, int64(2), srv.Calls(), "another secret: want a miss")
 }
 
 func TestCacheStaleIfError(t *testing.T) {
@@ -191,34 +180,31 @@ func TestCacheStaleIfError(t *testing.T) {
 			srv := newServer(t)
 			cc := newCached(t, srv.URL, 5*time.Minute)
 			fresh, err := cc.list(token, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			srv.SetFault(tc.fault)
 			cc.clk.Advance(2 * time.Minute) // past the ttl, within stale-if-error
 			p, err := cc.list(token, 1)
 			if tc.kind != nil {
-				if !errors.Is(err, tc.kind) || p.Stale {
-					t.Errorf("err = %v (stale %v), want %v and no page", err, p.Stale, tc.kind)
-				}
+				assert.ErrorIs(t, err, tc.kind)
+				assert.False(t, p.Stale, "want no page")
 				return
 			}
-			if err != nil || !p.Stale || p.Age != 2*time.Minute || p.Customers[0].ID != fresh.Customers[0].ID {
-				t.Fatalf("err = %v, stale %v, age %v; want the stale page, 2m old", err, p.Stale, p.Age)
-			}
-			if _, _, stale := cc.results(t); stale != 1 {
-				t.Errorf("stale results = %v, want 1", stale)
-			}
+			require.NoError(t, err, "want the stale page")
+			require.True(t, p.Stale, "want the stale page")
+			require.Equal(t, 2*time.Minute, p.Age, "want the stale page, 2m old")
+			require.Equal(t, fresh.Customers[0].ID, p.Customers[0].ID, "want the stale page")
+			_, _, stale := cc.results(t)
+			assert.Equal(t, 1.0, stale, "stale results")
 			// The stored page was not marked: back within the ttl, a plain hit.
 			cc.clk.Set(t0.Add(30 * time.Second))
-			if p, err := cc.list(token, 1); err != nil || p.Stale {
-				t.Errorf("fresh hit after a stale one: stale %v, %v", p.Stale, err)
-			}
+			p, err = cc.list(token, 1)
+			assert.NoError(t, err, "fresh hit after a stale one")
+			assert.False(t, p.Stale, "fresh hit after a stale one")
 			// Past ttl + stale-if-error: the error.
 			cc.clk.Set(t0.Add(6*time.Minute + time.Second))
-			if p, err := cc.list(token, 1); err == nil || p.Stale {
-				t.Errorf("past the window: stale %v, err %v; want the error", p.Stale, err)
-			}
+			p, err = cc.list(token, 1)
+			assert.Error(t, err, "past the window: want the error")
+			assert.False(t, p.Stale, "past the window")
 		})
 	}
 }
@@ -227,14 +213,12 @@ func TestCacheNoStaleWhenOff(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	cc := newCached(t, srv.URL, 0)
-	if _, err := cc.list(token, 1); err != nil {
-		t.Fatal(err)
-	}
+	_, err := cc.list(token, 1)
+	require.NoError(t, err)
 	srv.SetFault(upstreamtest.Status(503))
 	cc.clk.Advance(61 * time.Second)
-	if _, err := cc.list(token, 1); !errors.Is(err, upstream.ErrUnavailable) {
-		t.Errorf("err = %v, want ErrUnavailable (stale-if-error is off)", err)
-	}
+	_, err = cc.list(token, 1)
+	assert.ErrorIs(t, err, upstream.ErrUnavailable, "stale-if-error is off")
 }
 
 func TestCacheStoresOnlySuccesses(t *testing.T) {
@@ -242,17 +226,13 @@ func TestCacheStoresOnlySuccesses(t *testing.T) {
 	srv := newServer(t)
 	srv.SetFault(upstreamtest.Times(1, upstreamtest.Status(401)))
 	cc := newCached(t, srv.URL, time.Hour)
-	if _, err := cc.list(token, 1); !errors.Is(err, upstream.ErrUnauthorized) {
-		t.Fatalf("err = %v, want ErrUnauthorized", err)
-	}
+	_, err := cc.list(token, 1)
+	require.ErrorIs(t, err, upstream.ErrUnauthorized)
 	for range 2 {
-		if _, err := cc.list(token, 1); err != nil {
-			t.Fatal(err)
-		}
+		_, err := cc.list(token, 1)
+		require.NoError(t, err)
 	}
-	if got := srv.Calls(); got != 2 {
-		t.Errorf("upstream calls = %d, want 2 (the error was not cached; the page was)", got)
-	}
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls: the error was not cached; the page was")
 }
 
 func TestMemoryCache(t *testing.T) {
@@ -266,28 +246,24 @@ func TestMemoryCache(t *testing.T) {
 	}
 	m.Set(ctx, "a", page("a"), time.Minute)
 	m.Set(ctx, "b", page("b"), time.Minute)
-	if _, ok := m.Get(ctx, "a"); !ok { // a is now the most recently used
-		t.Fatal("a missing")
-	}
+	_, ok := m.Get(ctx, "a") // a is now the most recently used
+	require.True(t, ok, "a missing")
 	m.Set(ctx, "c", page("c"), 2*time.Minute)
-	if _, ok := m.Get(ctx, "b"); ok {
-		t.Error("b kept beyond the size bound (least recently used)")
-	}
-	if got, ok := m.Get(ctx, "c"); !ok || got.Value.Customers[0].ID != "c" || !got.StoredAt.Equal(t0) {
-		t.Errorf("c = %+v, %v", got, ok)
+	_, ok = m.Get(ctx, "b")
+	assert.False(t, ok, "b kept beyond the size bound (least recently used)")
+	got, ok := m.Get(ctx, "c")
+	if assert.True(t, ok, "c missing") {
+		assert.Equal(t, "c", got.Value.Customers[0].ID)
+		assert.True(t, got.StoredAt.Equal(t0), "c stored at %v, want %v", got.StoredAt, t0)
 	}
 	clk.Advance(time.Minute) // a's keepFor is over, c's is not
-	if _, ok := m.Get(ctx, "a"); ok {
-		t.Error("a kept past its keepFor")
-	}
-	if _, ok := m.Get(ctx, "c"); !ok {
-		t.Error("c dropped before its keepFor")
-	}
+	_, ok = m.Get(ctx, "a")
+	assert.False(t, ok, "a kept past its keepFor")
+	_, ok = m.Get(ctx, "c")
+	assert.True(t, ok, "c dropped before its keepFor")
 	m.Set(ctx, "d", page("d"), 0)
-	if _, ok := m.Get(ctx, "d"); ok || m.Len() != 1 {
-		t.Errorf("keepFor 0 stored something; len %d", m.Len())
-	}
-	if upstream.NewMemoryCache[upstream.Page](0) == nil {
-		t.Error("NewMemoryCache(0) = nil")
-	}
+	_, ok = m.Get(ctx, "d")
+	assert.False(t, ok, "keepFor 0 stored something")
+	assert.Equal(t, 1, m.Len(), "keepFor 0 stored something")
+	assert.NotNil(t, upstream.NewMemoryCache[upstream.Page](0))
 }

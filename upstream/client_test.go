@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -45,9 +47,7 @@ func newClient(t *testing.T, url string, opts ...upstream.Option) (*upstream.Cli
 	sl := &sleeper{}
 	base := []upstream.Option{upstream.WithRetries(2, 2*time.Second), upstream.WithSleep(sl.sleep)}
 	c, err := upstream.New(url, append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c, sl
 }
 
@@ -63,22 +63,14 @@ func TestSendsHeadersAndParams(t *testing.T) {
 	srv := newServer(t, upstreamtest.WithToken(string(token)))
 	c, _ := newClient(t, srv.URL+"/") // the trailing slash is dropped
 	p, err := c.Customers.List(context.Background(), token, 3, upstream.SortName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Customers) != 20 {
-		t.Errorf("got %d customers, want 20", len(p.Customers))
-	}
+	require.NoError(t, err)
+	assert.Len(t, p.Customers, 20)
 	want := upstreamtest.Request{Page: "3", Sort: "name", AuthType: "Key", HasBearer: true}
-	if got := srv.Requests(); len(got) != 1 || got[0] != want {
-		t.Errorf("Requests = %+v, want [%+v]", got, want)
-	}
+	assert.Equal(t, []upstreamtest.Request{want}, srv.Requests())
 	// The fake accepts only the configured token, so passing proves the
 	// bearer was sent as is.
 	_, err = c.Customers.List(context.Background(), "other-token", 1, upstream.SortCreatedAt)
-	if !errors.Is(err, upstream.ErrUnauthorized) {
-		t.Errorf("wrong token: err = %v, want ErrUnauthorized", err)
-	}
+	assert.ErrorIs(t, err, upstream.ErrUnauthorized, "wrong token")
 }
 
 func TestDecodesAllFields(t *testing.T) {
@@ -93,48 +85,41 @@ func TestDecodesAllFields(t *testing.T) {
 	var got []upstream.Customer
 	for page := 1; ; page++ {
 		p, err := c.Customers.List(ctx, token, page, upstream.SortCreatedAt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p.Invalid) != 0 {
-			t.Fatalf("page %d: invalid records %+v", page, p.Invalid)
-		}
+		require.NoError(t, err)
+		require.Empty(t, p.Invalid, "page %d: invalid records", page)
 		if p.Len() == 0 {
 			break
 		}
 		got = append(got, p.Customers...)
 	}
 	recs := srv.Records("")
-	if len(got) != len(recs) || len(got) != 300 {
-		t.Fatalf("got %d customers, want %d", len(got), len(recs))
-	}
+	require.Len(t, recs, 300)
+	require.Len(t, got, len(recs))
 
 	c0 := got[0]
-	created := time.Date(2024, 1, 2, 7, 6, 4, 395_000_000, time.UTC)
-	if c0.ID != "661000009e3779b97f4a7c15" || c0.Name != "Jonas v1" || c0.Email == nil ||
-		*c0.Email != "jonas+0@monday101.com" || c0.Verified || c0.Status != "SUSPENDED" ||
-		c0.SubscriptionType == nil || *c0.SubscriptionType != "v2" || !c0.CreatedAt.Equal(created) ||
-		c0.UpdatedAt == nil || !c0.UpdatedAt.Equal(time.Date(2024, 1, 3, 0, 27, 29, 395_000_000, time.UTC)) ||
-		c0.LastLogin == nil || !c0.LastLogin.Equal(time.Date(2024, 1, 10, 6, 10, 24, 395_000_000, time.UTC)) {
-		t.Errorf("customer 0 = %+v", c0)
-	}
-	if got[49].Email != nil {
-		t.Errorf("customer 49 (no contact) email = %q, want nil", *got[49].Email)
-	}
-	if got[6].LastLogin != nil {
-		t.Errorf("customer 6 (lastLogin null) lastLogin = %v, want nil", got[6].LastLogin)
-	}
-	if got[61].Status != "SUSPENDED" {
-		t.Errorf("customer 61 status = %q, want SUSPENDED (unknown statuses are kept)", got[61].Status)
-	}
+	assert.Equal(t, "661000009e3779b97f4a7c15", c0.ID)
+	assert.Equal(t, "Jonas v1", c0.Name)
+	assert.Equal(t, ptr("jonas+0@monday101.com"), c0.Email)
+	assert.False(t, c0.Verified)
+	assert.Equal(t, "SUSPENDED", c0.Status)
+	assert.Equal(t, ptr("v2"), c0.SubscriptionType)
+	assert.Equal(t, time.Date(2024, 1, 2, 7, 6, 4, 395_000_000, time.UTC), c0.CreatedAt)
+	assert.Equal(t, ptr(time.Date(2024, 1, 3, 0, 27, 29, 395_000_000, time.UTC)), c0.UpdatedAt)
+	assert.Equal(t, ptr(time.Date(2024, 1, 10, 6, 10, 24, 395_000_000, time.UTC)), c0.LastLogin)
+	assert.Nil(t, got[49].Email, "customer 49 has no contact")
+	assert.Nil(t, got[6].LastLogin, "customer 6 has lastLogin null")
+	assert.Equal(t, "SUSPENDED", got[61].Status, "customer 61: unknown statuses are kept")
 	for i, r := range recs {
 		c := got[i]
-		if c.ID != r["_id"] || c.Name != r["name"] || c.Verified != r["verified"] || c.Status != r["status"] ||
-			c.CreatedAt.Format("2006-01-02T15:04:05.000Z") != r["createdAt"] {
-			t.Errorf("customer %d = %+v, record %v", i, c, r)
-		}
+		assert.Equal(t, r["_id"], c.ID, "customer %d", i)
+		assert.Equal(t, r["name"], c.Name, "customer %d", i)
+		assert.Equal(t, r["verified"], c.Verified, "customer %d", i)
+		assert.Equal(t, r["status"], c.Status, "customer %d", i)
+		assert.Equal(t, r["createdAt"], c.CreatedAt.Format("2006-01-02T15:04:05.000Z"), "customer %d", i)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestSortsAndPastTheEnd(t *testing.T) {
 	t.Parallel()
@@ -143,20 +128,15 @@ func TestSortsAndPastTheEnd(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range []upstream.Sort{upstream.SortCreatedAt, upstream.SortUpdatedAt, upstream.SortName, upstream.SortLastLogin} {
 		p, err := c.Customers.List(ctx, token, 3, s)
-		if err != nil || len(p.Customers) != 5 {
-			t.Errorf("sort %s page 3: %d customers, %v; want 5", s, len(p.Customers), err)
-		}
+		assert.NoError(t, err, "sort %s page 3", s)
+		assert.Len(t, p.Customers, 5, "sort %s page 3", s)
 		p, err = c.Customers.List(ctx, token, 4, s)
-		if err != nil || p.Len() != 0 {
-			t.Errorf("sort %s page 4: %+v, %v; want an empty page", s, p, err)
-		}
+		assert.NoError(t, err, "sort %s page 4", s)
+		assert.Zero(t, p.Len(), "sort %s page 4: want an empty page", s)
 	}
-	if _, err := c.Customers.List(ctx, token, 0, upstream.SortName); err == nil {
-		t.Error("page 0: no error")
-	}
-	if n := srv.Calls(); n != 8 {
-		t.Errorf("Calls = %d, want 8 (page 0 makes no call)", n)
-	}
+	_, err := c.Customers.List(ctx, token, 0, upstream.SortName)
+	assert.Error(t, err, "page 0")
+	assert.Equal(t, int64(8), srv.Calls(), "page 0 makes no call")
 }
 
 func TestInvalidRecordKeepsThePage(t *testing.T) {
@@ -173,26 +153,17 @@ func TestInvalidRecordKeepsThePage(t *testing.T) {
 	}))
 	c, _ := newClient(t, srv.URL)
 	p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Customers) != 17 || len(p.Invalid) != 3 {
-		t.Fatalf("got %d customers and %d invalid, want 17 and 3", len(p.Customers), len(p.Invalid))
-	}
+	require.NoError(t, err)
+	require.Len(t, p.Customers, 17)
+	require.Len(t, p.Invalid, 3)
 	recs := srv.Records("")
 	want := []upstream.RecordError{
 		{Index: 3, ID: recs[3]["_id"].(string), Reason: "createdAt is not an RFC 3339 time"},
 		{Index: 5, Reason: "missing _id"},
 		{Index: 7, ID: recs[7]["_id"].(string), Reason: `field "name" is a JSON number, not a string`},
 	}
-	for i, w := range want {
-		if p.Invalid[i] != w {
-			t.Errorf("Invalid[%d] = %+v, want %+v", i, p.Invalid[i], w)
-		}
-	}
-	if p.Customers[3].ID != recs[4]["_id"] {
-		t.Errorf("customer after the bad one = %s, want %s", p.Customers[3].ID, recs[4]["_id"])
-	}
+	assert.Equal(t, want, p.Invalid)
+	assert.Equal(t, recs[4]["_id"], p.Customers[3].ID, "the customer after the bad one")
 }
 
 func TestErrors(t *testing.T) {
@@ -235,37 +206,19 @@ func TestErrors(t *testing.T) {
 			c, sl := newClient(t, srv.URL)
 			p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 			var e *upstream.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("err = %v (page %+v), want *upstream.Error", err, p)
+			require.ErrorAs(t, err, &e, "page %+v", p)
+			assert.ErrorIs(t, err, tt.kind)
+			assert.Equal(t, tt.status, e.StatusCode, "status")
+			assert.Equal(t, tt.envelopeCode, e.EnvelopeCode, "envelope code")
+			assert.Equal(t, tt.message, e.Message, "message")
+			assert.Equal(t, tt.retryAfter, e.RetryAfter, "retry after")
+			assert.Equal(t, tt.calls, srv.Calls(), "upstream calls")
+			if tt.waits != nil {
+				assert.Equal(t, tt.waits, sl.Waits())
 			}
-			if !errors.Is(err, tt.kind) || e.StatusCode != tt.status || e.EnvelopeCode != tt.envelopeCode ||
-				e.Message != tt.message || e.RetryAfter != tt.retryAfter {
-				t.Errorf("err = %v %+v; want kind %v, status %d, envelope code %d, message %q, retry after %v",
-					err, e, tt.kind, tt.status, tt.envelopeCode, tt.message, tt.retryAfter)
-			}
-			if got := srv.Calls(); got != tt.calls {
-				t.Errorf("upstream calls = %d, want %d", got, tt.calls)
-			}
-			if got := sl.Waits(); tt.waits != nil && !equalDurations(got, tt.waits) {
-				t.Errorf("waits = %v, want %v", got, tt.waits)
-			}
-			if n := len(sl.Waits()); int64(n) != tt.calls-1 {
-				t.Errorf("%d waits for %d calls", n, tt.calls)
-			}
+			assert.Len(t, sl.Waits(), int(tt.calls-1), "one wait between two calls")
 		})
 	}
-}
-
-func equalDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRetries(t *testing.T) {
@@ -291,15 +244,13 @@ func TestRetries(t *testing.T) {
 			srv.SetFault(tt.fault)
 			c, _ := newClient(t, srv.URL, upstream.WithRetries(tt.retries, 2*time.Second))
 			p, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				assert.Len(t, p.Customers, 20)
+			} else {
+				require.ErrorIs(t, err, tt.wantErr)
 			}
-			if err == nil && len(p.Customers) != 20 {
-				t.Errorf("got %d customers", len(p.Customers))
-			}
-			if got := srv.Calls(); got != tt.calls {
-				t.Errorf("upstream calls = %d, want %d", got, tt.calls)
-			}
+			assert.Equal(t, tt.calls, srv.Calls(), "upstream calls")
 		})
 	}
 }
@@ -311,22 +262,18 @@ func TestTimeout(t *testing.T) {
 	c, _ := newClient(t, srv.URL, upstream.WithTimeout(50*time.Millisecond), upstream.WithRetries(0, 0))
 	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
-	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrUnavailable) || !e.Timeout() || e.StatusCode != 0 {
-		t.Fatalf("err = %v, want a timeout wrapping ErrUnavailable", err)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v: an attempt timeout must not look like the caller's deadline", err)
-	}
+	require.ErrorAs(t, err, &e, "want a timeout wrapping ErrUnavailable")
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
+	require.True(t, e.Timeout(), "err = %v, want a timeout", err)
+	require.Zero(t, e.StatusCode)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "an attempt timeout must not look like the caller's deadline")
 
 	// With a retry, the second attempt gets the normal answer.
 	srv.SetFault(upstreamtest.Times(1, upstreamtest.Stall(time.Minute)))
 	c, _ = newClient(t, srv.URL, upstream.WithTimeout(50*time.Millisecond))
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
-		t.Fatalf("with a retry: %v", err)
-	}
-	if got := srv.Calls(); got != 3 {
-		t.Errorf("upstream calls = %d, want 3", got)
-	}
+	_, err = c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	require.NoError(t, err, "with a retry")
+	assert.Equal(t, int64(3), srv.Calls(), "upstream calls")
 }
 
 func TestConnectionRefused(t *testing.T) {
@@ -337,15 +284,12 @@ func TestConnectionRefused(t *testing.T) {
 	c, sl := newClient(t, url)
 	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
-	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrUnavailable) || e.StatusCode != 0 || e.Err == nil {
-		t.Fatalf("err = %v, want ErrUnavailable with a cause", err)
-	}
-	if n := len(sl.Waits()); n != 2 {
-		t.Errorf("%d waits, want 2 (two retries)", n)
-	}
-	if strings.Contains(err.Error(), "http://") {
-		t.Errorf("err = %q shows the URL", err)
-	}
+	require.ErrorAs(t, err, &e, "want ErrUnavailable with a cause")
+	require.ErrorIs(t, err, upstream.ErrUnavailable)
+	require.Zero(t, e.StatusCode)
+	require.Error(t, e.Err, "want ErrUnavailable with a cause")
+	assert.Len(t, sl.Waits(), 2, "two retries")
+	assert.NotContains(t, err.Error(), "http://", "the error shows the URL")
 }
 
 func TestDeadline(t *testing.T) {
@@ -359,18 +303,17 @@ func TestDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
-	if !errors.Is(err, upstream.ErrRateLimited) || srv.Calls() != 1 || len(sl.Waits()) != 0 {
-		t.Errorf("err = %v after %d calls and waits %v; want ErrRateLimited after 1 call, no wait", err, srv.Calls(), sl.Waits())
-	}
+	assert.ErrorIs(t, err, upstream.ErrRateLimited)
+	assert.Equal(t, int64(1), srv.Calls(), "upstream calls")
+	assert.Empty(t, sl.Waits(), "no wait")
 
 	// The deadline passes during an attempt.
 	srv.SetFault(upstreamtest.Hang())
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err = c.Customers.List(ctx, token, 2, upstream.SortCreatedAt)
-	if !errors.Is(err, upstream.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
-	}
+	assert.ErrorIs(t, err, upstream.ErrUnavailable)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 func TestCanceled(t *testing.T) {
@@ -389,20 +332,16 @@ func TestCanceled(t *testing.T) {
 	<-arrived
 	cancel()
 	err := <-done
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
-	}
+	assert.ErrorIs(t, err, context.Canceled)
 	for _, kind := range []error{upstream.ErrUnavailable, upstream.ErrBadResponse} {
-		if errors.Is(err, kind) {
-			t.Errorf("err = %v also wraps %v", err, kind)
-		}
+		assert.NotErrorIs(t, err, kind)
 	}
 
 	// Already cancelled: no call at all.
 	srv.ResetCalls()
-	if _, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt); !errors.Is(err, context.Canceled) || srv.Calls() != 0 {
-		t.Errorf("cancelled ctx: err = %v, %d calls; want context.Canceled, 0 calls", err, srv.Calls())
-	}
+	_, err = c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
+	assert.ErrorIs(t, err, context.Canceled, "cancelled ctx")
+	assert.Zero(t, srv.Calls(), "cancelled ctx: upstream calls")
 }
 
 func TestEmptyTokenMakesNoCall(t *testing.T) {
@@ -411,16 +350,11 @@ func TestEmptyTokenMakesNoCall(t *testing.T) {
 	c, _ := newClient(t, srv.URL)
 	for _, tok := range []upstream.Token{"", "bad\ntoken"} {
 		_, err := c.Customers.List(context.Background(), tok, 1, upstream.SortCreatedAt)
-		if !errors.Is(err, upstream.ErrUnauthorized) {
-			t.Errorf("token %q: err = %v, want ErrUnauthorized", string(tok), err)
-		}
-		if strings.Contains(err.Error(), "bad") {
-			t.Errorf("err = %q shows the token", err)
-		}
+		assert.ErrorIs(t, err, upstream.ErrUnauthorized, "token %q", string(tok))
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "bad", "the error shows the token")
 	}
-	if srv.Calls() != 0 {
-		t.Errorf("Calls = %d, want 0", srv.Calls())
-	}
+	assert.Zero(t, srv.Calls(), "upstream calls")
 }
 
 func TestTenantsSeeTheirOwnData(t *testing.T) {
@@ -430,21 +364,17 @@ func TestTenantsSeeTheirOwnData(t *testing.T) {
 	ctx := context.Background()
 	a, errA := c.Customers.List(ctx, "token-a", 1, upstream.SortCreatedAt)
 	b, errB := c.Customers.List(ctx, "token-b", 1, upstream.SortCreatedAt)
-	if errA != nil || errB != nil {
-		t.Fatal(errA, errB)
-	}
+	require.NoError(t, errA)
+	require.NoError(t, errB)
 	ids := map[string]bool{}
 	for _, cu := range a.Customers {
 		ids[cu.ID] = true
 	}
 	for _, cu := range b.Customers {
-		if ids[cu.ID] {
-			t.Errorf("id %s seen by both tokens", cu.ID)
-		}
+		assert.False(t, ids[cu.ID], "id %s seen by both tokens", cu.ID)
 	}
-	if !strings.HasSuffix(a.Customers[0].Name, "(acme)") || !strings.HasSuffix(b.Customers[0].Name, "(globex)") {
-		t.Errorf("names %q, %q", a.Customers[0].Name, b.Customers[0].Name)
-	}
+	assert.True(t, strings.HasSuffix(a.Customers[0].Name, "(acme)"), "name %q", a.Customers[0].Name)
+	assert.True(t, strings.HasSuffix(b.Customers[0].Name, "(globex)"), "name %q", b.Customers[0].Name)
 }
 
 func TestNew(t *testing.T) {
@@ -475,11 +405,15 @@ func TestNew(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := upstream.New(tt.url, tt.opts...)
-			if (err == nil) != tt.ok || (c != nil) != tt.ok {
-				t.Errorf("New(%q) = %v, %v; want ok %v", tt.url, c, err, tt.ok)
+			if tt.ok {
+				assert.NoError(t, err)
+				assert.NotNil(t, c)
+			} else {
+				assert.Error(t, err)
+				assert.Nil(t, c)
 			}
-			if err != nil && strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("error %q shows the password", err)
+			if err != nil {
+				assert.NotContains(t, err.Error(), "hunter2", "the error shows the password")
 			}
 		})
 	}
@@ -517,31 +451,20 @@ func TestTokenNeverPrinted(t *testing.T) {
 		errs = append(errs, err.Error(), fmtAll(err))
 	}
 
-	if len(errs) != 2*(len(faults)) {
-		t.Errorf("got %d error strings, want %d", len(errs), 2*len(faults))
-	}
+	assert.Len(t, errs, 2*len(faults), "error strings")
 	for _, s := range errs {
-		if strings.Contains(s, string(secret)) || strings.Contains(s, "sk-live") {
-			t.Errorf("error shows the token: %s", s)
-		}
+		assert.NotContains(t, s, string(secret), "an error shows the token")
+		assert.NotContains(t, s, "sk-live", "an error shows the token")
 	}
 	mu.Lock()
 	out := logs.String()
 	mu.Unlock()
-	if !strings.Contains(out, "upstream attempt") {
-		t.Errorf("no debug line was logged: %q", out)
-	}
-	if strings.Contains(out, "sk-live") {
-		t.Errorf("log shows the token: %s", out)
-	}
+	assert.Contains(t, out, "upstream attempt", "a debug line was logged")
+	assert.NotContains(t, out, "sk-live", "the log shows the token")
 	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, mf := range mfs {
-		if strings.Contains(mf.String(), "sk-live") {
-			t.Errorf("metric %s shows the token", mf.GetName())
-		}
+		assert.NotContains(t, mf.String(), "sk-live", "metric %s shows the token", mf.GetName())
 	}
 }
 

@@ -2,7 +2,6 @@ package upstream_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"runtime"
 	"sync"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -20,9 +21,7 @@ import (
 func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -56,7 +55,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			require.FailNow(t, "timed out waiting for "+what)
 		}
 		runtime.Gosched()
 	}
@@ -92,26 +91,20 @@ func TestCoalescing(t *testing.T) {
 	var first upstream.Page
 	for i := range n {
 		r := <-results
-		if r.err != nil || len(r.page.Customers) != 20 {
-			t.Fatalf("caller %d: %d customers, %v", i, len(r.page.Customers), r.err)
-		}
+		require.NoError(t, r.err, "caller %d", i)
+		require.Len(t, r.page.Customers, 20, "caller %d", i)
 		if i == 0 {
 			first = r.page
-		} else if r.page.Customers[0].ID != first.Customers[0].ID {
-			t.Errorf("caller %d got another page", i)
+		} else {
+			assert.Equal(t, first.Customers[0].ID, r.page.Customers[0].ID, "caller %d got another page", i)
 		}
 	}
-	if got := srv.Calls(); got != 1 {
-		t.Errorf("upstream calls = %d, want 1", got)
-	}
+	assert.Equal(t, int64(1), srv.Calls(), "upstream calls")
 
 	// Once done, the next call is a new one.
-	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortName); err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.Calls(); got != 2 {
-		t.Errorf("upstream calls = %d, want 2", got)
-	}
+	_, err := c.Customers.List(context.Background(), token, 2, upstream.SortName)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls")
 }
 
 func TestCoalescingKeys(t *testing.T) {
@@ -145,14 +138,12 @@ func TestCoalescingKeys(t *testing.T) {
 	}
 	close(release)
 	a, b := <-results[0], <-results[1]
-	if a.err != nil || b.err != nil || a.page.Customers[0].ID == b.page.Customers[0].ID {
-		t.Errorf("tokens a and b: %v, %v; same first id", a.err, b.err)
+	if assert.NoError(t, a.err, "token a") && assert.NoError(t, b.err, "token b") {
+		assert.NotEqual(t, a.page.Customers[0].ID, b.page.Customers[0].ID, "tokens a and b: same first id")
 	}
 	<-results[2]
 	<-results[3]
-	if got := srv.Calls(); got != 4 {
-		t.Errorf("upstream calls = %d, want 4", got)
-	}
+	assert.Equal(t, int64(4), srv.Calls(), "upstream calls")
 }
 
 func TestCoalescingFirstCallerLeaves(t *testing.T) {
@@ -181,16 +172,13 @@ func TestCoalescingFirstCallerLeaves(t *testing.T) {
 	})
 
 	cancel1()
-	if r := <-first; !errors.Is(r.err, context.Canceled) {
-		t.Errorf("first caller: err = %v, want context.Canceled", r.err)
-	}
+	r := <-first
+	assert.ErrorIs(t, r.err, context.Canceled, "first caller")
 	close(release)
-	if r := <-second; r.err != nil || len(r.page.Customers) != 20 {
-		t.Errorf("second caller: %d customers, %v; want the page", len(r.page.Customers), r.err)
-	}
-	if got := srv.Calls(); got != 1 {
-		t.Errorf("upstream calls = %d, want 1", got)
-	}
+	r = <-second
+	assert.NoError(t, r.err, "second caller: want the page")
+	assert.Len(t, r.page.Customers, 20, "second caller: want the page")
+	assert.Equal(t, int64(1), srv.Calls(), "upstream calls")
 }
 
 func TestCoalescingAllCallersLeave(t *testing.T) {
@@ -225,26 +213,21 @@ func TestCoalescingAllCallersLeave(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
-		}
+		assert.ErrorIs(t, err, context.Canceled)
 	}
 	select {
 	case <-gone:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the upstream request was not cancelled")
+		require.FailNow(t, "the upstream request was not cancelled")
 	}
 	eventually(t, "the cancelled attempt to be counted", func() bool {
 		return metricValue(t, reg, "gateway_upstream_requests_total", "outcome", "canceled", "status", "none") == 1
 	})
 
 	// A new caller starts a fresh call rather than joining the cancelled one.
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
-		t.Fatalf("after all left: %v", err)
-	}
-	if got := srv.Calls(); got != 2 {
-		t.Errorf("upstream calls = %d, want 2", got)
-	}
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	require.NoError(t, err, "after all left")
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls")
 }
 
 func TestMetrics(t *testing.T) {
@@ -256,14 +239,12 @@ func TestMetrics(t *testing.T) {
 	ctx := context.Background()
 	_, err1 := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt) // 503, then 200 success:false 401
 	_, err2 := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt) // ok
-	if !errors.Is(err1, upstream.ErrUnauthorized) || err2 != nil {
-		t.Fatalf("errs = %v, %v", err1, err2)
-	}
+	require.ErrorIs(t, err1, upstream.ErrUnauthorized)
+	require.NoError(t, err2)
 	// A second client on the same registry shares the collectors.
 	c2, _ := newClient(t, srv.URL, upstream.WithMetrics(reg))
-	if _, err := c2.Customers.List(ctx, token, 2, upstream.SortCreatedAt); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c2.Customers.List(ctx, token, 2, upstream.SortCreatedAt)
+	require.NoError(t, err)
 	for _, m := range []struct {
 		name   string
 		labels []string
@@ -276,8 +257,6 @@ func TestMetrics(t *testing.T) {
 		{"gateway_upstream_retries_total", nil, 1},
 		{"gateway_upstream_coalesced_total", nil, 0},
 	} {
-		if got := metricValue(t, reg, m.name, m.labels...); got != m.want {
-			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
-		}
+		assert.Equal(t, m.want, metricValue(t, reg, m.name, m.labels...), "%s%v", m.name, m.labels)
 	}
 }

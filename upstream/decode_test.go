@@ -6,22 +6,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func readPage(t *testing.T, name string) Page {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	env, err := parseEnvelope(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, err := decodePage(env.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p
 }
 
@@ -37,9 +34,7 @@ func ts(s string) time.Time {
 
 func TestDecodePageAllFields(t *testing.T) {
 	p := readPage(t, "page_ok.json")
-	if len(p.Invalid) != 0 {
-		t.Fatalf("Invalid = %+v, want none", p.Invalid)
-	}
+	require.Empty(t, p.Invalid)
 	want := []Customer{
 		{
 			ID: "6610000a", Name: "Kevin v3", Email: ptr("kevin+4@monday101.com"), Verified: true,
@@ -53,17 +48,12 @@ func TestDecodePageAllFields(t *testing.T) {
 		},
 		{ID: "6610000c", CreatedAt: ts("2024-04-03T00:00:00Z")},
 	}
-	if len(p.Customers) != len(want) {
-		t.Fatalf("got %d customers, want %d", len(p.Customers), len(want))
-	}
+	require.Len(t, p.Customers, len(want))
 	for i, w := range want {
-		if got := p.Customers[i]; !sameCustomer(got, w) {
-			t.Errorf("customer %d:\n got %s\nwant %s", i, dump(got), dump(w))
-		}
+		got := p.Customers[i]
+		assert.True(t, sameCustomer(got, w), "customer %d:\n got %s\nwant %s", i, dump(got), dump(w))
 	}
-	if loc := p.Customers[1].CreatedAt.Location(); loc != time.UTC {
-		t.Errorf("CreatedAt location = %v, want UTC", loc)
-	}
+	assert.Same(t, time.UTC, p.Customers[1].CreatedAt.Location(), "CreatedAt location")
 }
 
 func TestDecodePageInvalidRecords(t *testing.T) {
@@ -73,9 +63,7 @@ func TestDecodePageInvalidRecords(t *testing.T) {
 	for _, c := range p.Customers {
 		got = append(got, c.ID)
 	}
-	if strings.Join(got, ",") != strings.Join(wantValid, ",") {
-		t.Errorf("valid ids = %v, want %v", got, wantValid)
-	}
+	assert.Equal(t, wantValid, got, "valid ids")
 	wantInvalid := []RecordError{
 		{Index: 1, Reason: "not a JSON object"},
 		{Index: 2, Reason: "not a JSON object"},
@@ -90,28 +78,22 @@ func TestDecodePageInvalidRecords(t *testing.T) {
 		{Index: 11, Reason: `field "_id" is a JSON number, not a string`},
 		{Index: 12, ID: "badcontact", Reason: `field "contact" is a JSON string, not an object`},
 	}
-	if len(p.Invalid) != len(wantInvalid) {
-		t.Fatalf("Invalid = %+v, want %d entries", p.Invalid, len(wantInvalid))
-	}
+	require.Len(t, p.Invalid, len(wantInvalid))
 	for i, w := range wantInvalid {
 		g := p.Invalid[i]
-		if g.Index != w.Index || g.ID != w.ID || !strings.Contains(g.Reason, w.Reason) {
-			t.Errorf("Invalid[%d] = %+v, want index %d, id %q, reason containing %q", i, g, w.Index, w.ID, w.Reason)
-		}
-		if strings.Contains(g.Reason, "@") || strings.Contains(g.Error(), "monday101") {
-			t.Errorf("Invalid[%d] reason %q holds an email", i, g.Reason)
-		}
+		assert.Equal(t, w.Index, g.Index, "Invalid[%d] index", i)
+		assert.Equal(t, w.ID, g.ID, "Invalid[%d] id", i)
+		assert.Contains(t, g.Reason, w.Reason, "Invalid[%d] reason", i)
+		assert.NotContains(t, g.Reason, "@", "Invalid[%d] reason holds an email", i)
+		assert.NotContains(t, g.Error(), "monday101", "Invalid[%d] reason holds an email", i)
 	}
-	if p.Len() != 14 {
-		t.Errorf("Len = %d, want 14", p.Len())
-	}
+	assert.Equal(t, 14, p.Len())
 }
 
 func TestDecodePageEmpty(t *testing.T) {
 	p, err := decodePage([]byte(`[]`))
-	if err != nil || p.Len() != 0 {
-		t.Fatalf("decodePage([]) = %+v, %v; want an empty page", p, err)
-	}
+	require.NoError(t, err)
+	require.Zero(t, p.Len(), "want an empty page")
 }
 
 func sameCustomer(a, b Customer) bool {

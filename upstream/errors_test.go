@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -34,9 +37,8 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := parseRetryAfter(tt.header, now)
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.header, got, ok, tt.want, tt.wantOK)
-			}
+			assert.Equal(t, tt.want, got, "parseRetryAfter(%q)", tt.header)
+			assert.Equal(t, tt.wantOK, ok, "parseRetryAfter(%q) ok", tt.header)
 		})
 	}
 }
@@ -97,20 +99,18 @@ func TestCheckResponse(t *testing.T) {
 				_, err = decodeListCarefully(response{http: resp, body: []byte(tt.body), now: func() time.Time { return now }})
 			}
 			if tt.kind == nil {
-				if err != nil || len(data) == 0 || data[0] != '[' {
-					t.Fatalf("checkResponse = %q, %v; want the data array", data, err)
-				}
+				require.NoError(t, err)
+				require.NotEmpty(t, data, "want the data array")
+				require.Equal(t, byte('['), data[0], "checkResponse = %q, want the data array", data)
 				return
 			}
 			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("checkResponse error = %v, want *Error", err)
-			}
-			if !errors.Is(err, tt.kind) || e.StatusCode != tt.status || e.EnvelopeCode != tt.envelopeCode ||
-				e.Message != tt.message || e.RetryAfter != tt.retry {
-				t.Errorf("got %#v (%v); want kind %v, status %d, envelope code %d, message %q, retry after %v",
-					e, e, tt.kind, tt.status, tt.envelopeCode, tt.message, tt.retry)
-			}
+			require.ErrorAs(t, err, &e)
+			assert.ErrorIs(t, err, tt.kind)
+			assert.Equal(t, tt.status, e.StatusCode, "status")
+			assert.Equal(t, tt.envelopeCode, e.EnvelopeCode, "envelope code")
+			assert.Equal(t, tt.message, e.Message, "message")
+			assert.Equal(t, tt.retry, e.RetryAfter, "retry after")
 		})
 	}
 }
@@ -126,55 +126,42 @@ func TestCheckResponseForAnyEndpoint(t *testing.T) {
 	} {
 		data, err := CheckResponse(&http.Response{StatusCode: 200, Header: http.Header{}}, []byte(body))
 		var env struct{ Data json.RawMessage }
-		if err := json.Unmarshal([]byte(body), &env); err != nil {
-			t.Fatal(err)
-		}
-		if err != nil || string(data) != string(env.Data) {
-			t.Errorf("CheckResponse(%s) = %s, %v; want the data", body, data, err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(body), &env))
+		assert.NoError(t, err, "CheckResponse(%s)", body)
+		assert.Equal(t, string(env.Data), string(data), "CheckResponse(%s): want the data", body)
 	}
-	if data, err := CheckResponse(&http.Response{StatusCode: 201, Header: http.Header{}}, []byte(`{"success":true}`)); err != nil || data != nil {
-		t.Errorf("no data: %s, %v; want none and no error", data, err)
-	}
+	data, err := CheckResponse(&http.Response{StatusCode: 201, Header: http.Header{}}, []byte(`{"success":true}`))
+	assert.NoError(t, err, "no data")
+	assert.Nil(t, data, "no data: want none")
 
 	req, _ := http.NewRequest(http.MethodPost, "https://example.com/customer/create", nil)
 	req.Header.Set("Authorization", "Bearer sk-live-0a1b2c")
 	resp := &http.Response{StatusCode: 422, Header: http.Header{}, Request: req}
-	_, err := CheckResponse(resp, []byte(`{"success":false,"message":"key sk-live-0a1b2c may not create","code":422}`))
+	_, err = CheckResponse(resp, []byte(`{"success":false,"message":"key sk-live-0a1b2c may not create","code":422}`))
 	var e *Error
-	if !errors.As(err, &e) || !errors.Is(err, ErrBadResponse) || e.StatusCode != 422 || e.EnvelopeCode != 422 ||
-		e.Message != "key [redacted] may not create" {
-		t.Errorf("err = %#v (%v), want ErrBadResponse, HTTP 422 and the token masked", e, err)
+	if assert.ErrorAs(t, err, &e) {
+		assert.ErrorIs(t, err, ErrBadResponse)
+		assert.Equal(t, 422, e.StatusCode)
+		assert.Equal(t, 422, e.EnvelopeCode)
+		assert.Equal(t, "key [redacted] may not create", e.Message, "the token masked")
 	}
 }
 
 func TestErrorString(t *testing.T) {
 	e := &Error{Kind: ErrUnauthorized, StatusCode: 200, EnvelopeCode: 401, Message: "Invalid key"}
-	if got, want := e.Error(), "upstream: unauthorized (HTTP 200, code 401): Invalid key"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
+	assert.Equal(t, "upstream: unauthorized (HTTP 200, code 401): Invalid key", e.Error())
 	e = &Error{Kind: ErrUnavailable, Err: &attemptTimeoutError{after: time.Second}}
-	if got, want := e.Error(), "upstream: unavailable: no answer within 1s"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
-	if !e.Timeout() {
-		t.Error("Timeout() = false, want true")
-	}
+	assert.Equal(t, "upstream: unavailable: no answer within 1s", e.Error())
+	assert.True(t, e.Timeout())
 }
 
 func TestPublicMessageLeavesOutTheCause(t *testing.T) {
 	dns := &net.DNSError{Err: "no such host", Name: "api.internal", Server: "10.255.255.53:53", IsNotFound: true}
 	e := &Error{Kind: ErrUnavailable, Err: &net.OpError{Op: "dial", Net: "tcp", Err: dns}}
-	if got, want := e.Public(), "upstream: unavailable"; got != want {
-		t.Errorf("Public() = %q, want %q", got, want)
-	}
-	if got := e.Error(); !strings.Contains(got, "10.255.255.53") {
-		t.Errorf("Error() = %q, want the cause for the logs", got)
-	}
+	assert.Equal(t, "upstream: unavailable", e.Public())
+	assert.Contains(t, e.Error(), "10.255.255.53", "the cause, for the logs")
 	e = &Error{Kind: ErrUnavailable, StatusCode: 503, Message: "Maintenance", Err: errors.New("detail")}
-	if got, want := e.Public(), "upstream: unavailable (HTTP 503): Maintenance"; got != want {
-		t.Errorf("Public() = %q, want %q", got, want)
-	}
+	assert.Equal(t, "upstream: unavailable (HTTP 503): Maintenance", e.Public())
 }
 
 func TestCleanMessage(t *testing.T) {
@@ -187,9 +174,7 @@ func TestCleanMessage(t *testing.T) {
 		{strings.Repeat("é", 150), strings.Repeat("é", 100) + "…"},
 	}
 	for _, tt := range tests {
-		if got := cleanMessage(tt.in, tok); got != tt.want {
-			t.Errorf("cleanMessage(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		assert.Equal(t, tt.want, cleanMessage(tt.in, tok), "cleanMessage(%q)", tt.in)
 	}
 }
 
@@ -211,11 +196,14 @@ func TestCleanBaseURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := cleanBaseURL(tt.in)
-		if got != tt.want || (err != nil) != (tt.want == "") {
-			t.Errorf("cleanBaseURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		assert.Equal(t, tt.want, got, "cleanBaseURL(%q)", tt.in)
+		if tt.want == "" {
+			assert.Error(t, err, "cleanBaseURL(%q)", tt.in)
+		} else {
+			assert.NoError(t, err, "cleanBaseURL(%q)", tt.in)
 		}
-		if err != nil && strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("cleanBaseURL(%q) error %q shows the password", tt.in, err)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "hunter2", "cleanBaseURL(%q): the error shows the password", tt.in)
 		}
 	}
 }
@@ -225,15 +213,11 @@ func TestBackoff(t *testing.T) {
 	for retry, ceil := range []time.Duration{100, 200, 400, 800, 1600, 2000, 2000, 2000} {
 		ceil *= time.Millisecond
 		for range 100 {
-			if d := c.backoff(retry); d < 0 || d > ceil {
-				t.Fatalf("backoff(%d) = %v, want within [0, %v]", retry, d, ceil)
-			}
+			d := c.backoff(retry)
+			require.True(t, d >= 0 && d <= ceil, "backoff(%d) = %v, want within [0, %v]", retry, d, ceil)
 		}
 	}
-	if d := (&Client{}).backoff(3); d != 0 {
-		t.Errorf("backoff with zero base = %v, want 0", d)
-	}
-	if d := c.backoff(100); d < 0 || d > 2*time.Second {
-		t.Errorf("backoff(100) = %v, want within the cap", d)
-	}
+	assert.Zero(t, (&Client{}).backoff(3), "backoff with zero base")
+	d := c.backoff(100)
+	assert.True(t, d >= 0 && d <= 2*time.Second, "backoff(100) = %v, want within the cap", d)
 }

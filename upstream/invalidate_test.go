@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -25,31 +27,33 @@ func TestInvalidateDropsTheCredentialsPages(t *testing.T) {
 		tok  upstream.Token
 		page int
 	}{{"token-a", 1}, {"token-a", 2}, {"token-b", 2}} {
-		if _, err := cc.list(call.tok, call.page); err != nil {
-			t.Fatal(err)
-		}
+		_, err := cc.list(call.tok, call.page)
+		require.NoError(t, err)
 	}
 	added := srv.Add("token-a", upstreamtest.Customer{Name: "Ada (acme)", Email: "ada@acme.monday101.com"})
 	srv.Add("token-b", upstreamtest.Customer{Name: "Bea (globex)"})
-	if p, err := cc.list("token-a", 2); err != nil || len(p.Customers) != 10 || srv.Calls() != 3 {
-		t.Fatalf("before Invalidate: %d customers, %v, %d calls; want the cached 10, 3 calls", len(p.Customers), err, srv.Calls())
-	}
+	p, err := cc.list("token-a", 2)
+	require.NoError(t, err, "before Invalidate")
+	require.Len(t, p.Customers, 10, "before Invalidate: want the cached page")
+	require.Equal(t, int64(3), srv.Calls(), "before Invalidate: upstream calls")
 
 	cc.c.Invalidate(ctx, "token-a")
-	p, err := cc.list("token-a", 2)
-	if err != nil || len(p.Customers) != 11 || p.Customers[10].ID != added["_id"] || p.Age != 0 {
-		t.Fatalf("after Invalidate: %d customers, %v; want 11, the new one last, fetched now", len(p.Customers), err)
-	}
-	if _, err := cc.list("token-a", 1); err != nil || srv.Calls() != 5 {
-		t.Errorf("page 1 after Invalidate: %v, %d calls; want a miss too (5 calls)", err, srv.Calls())
-	}
-	if p, err := cc.list("token-b", 2); err != nil || len(p.Customers) != 10 || srv.Calls() != 5 {
-		t.Errorf("token-b: %d customers, %v, %d calls; want its cached page, untouched", len(p.Customers), err, srv.Calls())
-	}
+	p, err = cc.list("token-a", 2)
+	require.NoError(t, err, "after Invalidate")
+	require.Len(t, p.Customers, 11, "after Invalidate: want the new one too")
+	require.Equal(t, added["_id"], p.Customers[10].ID, "after Invalidate: want the new one last")
+	require.Zero(t, p.Age, "after Invalidate: want it fetched now")
+	_, err = cc.list("token-a", 1)
+	assert.NoError(t, err, "page 1 after Invalidate")
+	assert.Equal(t, int64(5), srv.Calls(), "page 1 after Invalidate: want a miss too")
+	p, err = cc.list("token-b", 2)
+	assert.NoError(t, err, "token-b")
+	assert.Len(t, p.Customers, 10, "token-b: want its cached page, untouched")
+	assert.Equal(t, int64(5), srv.Calls(), "token-b: want its cached page, untouched")
 	// What was fetched after Invalidate is cached as usual.
-	if _, err := cc.list("token-a", 2); err != nil || srv.Calls() != 5 {
-		t.Errorf("again: %v, %d calls; want a hit", err, srv.Calls())
-	}
+	_, err = cc.list("token-a", 2)
+	assert.NoError(t, err, "again")
+	assert.Equal(t, int64(5), srv.Calls(), "again: want a hit")
 }
 
 // A call in flight when Invalidate runs may hold an answer from before the
@@ -112,22 +116,23 @@ func TestInvalidateDetachesCallsInFlight(t *testing.T) {
 
 			c.Invalidate(ctx, token)
 			after := <-list() // does not wait for the call in flight
-			if after.err != nil || len(after.page.Customers) != 20 || firstID(after.page) == "old" || srv.Calls() != 2 {
-				t.Fatalf("after Invalidate: %v, %d calls; want a call of its own and today's page", after.err, srv.Calls())
-			}
+			require.NoError(t, after.err, "after Invalidate")
+			require.Len(t, after.page.Customers, 20, "after Invalidate: want today's page")
+			require.NotEqual(t, "old", firstID(after.page), "after Invalidate: want today's page")
+			require.Equal(t, int64(2), srv.Calls(), "after Invalidate: want a call of its own")
 			close(release)
 			for _, r := range []result{<-before, <-joined} {
-				if r.err != nil || firstID(r.page) != "old" {
-					t.Errorf("a caller of the old call: first id %q, %v; want its page", firstID(r.page), r.err)
-				}
+				assert.NoError(t, r.err, "a caller of the old call")
+				assert.Equal(t, "old", firstID(r.page), "a caller of the old call: want its page")
 			}
 			if !withCache {
 				return
 			}
 			// The old call ended last, but its page was kept apart.
-			if r := <-list(); r.err != nil || firstID(r.page) != firstID(after.page) || srv.Calls() != 2 {
-				t.Errorf("cached: first id %q, %v, %d calls; want today's page from the cache", firstID(r.page), r.err, srv.Calls())
-			}
+			r := <-list()
+			assert.NoError(t, r.err, "cached")
+			assert.Equal(t, firstID(after.page), firstID(r.page), "cached: want today's page")
+			assert.Equal(t, int64(2), srv.Calls(), "cached: want today's page from the cache")
 		})
 	}
 }
@@ -137,26 +142,22 @@ func TestMemoryCacheNamespaces(t *testing.T) {
 	ctx := context.Background()
 	m := upstream.NewMemoryCache[upstream.Page](2)
 	a1 := m.Namespace(ctx, "cred-a")
-	if again := m.Namespace(ctx, "cred-a"); again != a1 {
-		t.Fatalf("namespace changed by itself: %q, %q", a1, again)
-	}
+	require.Equal(t, a1, m.Namespace(ctx, "cred-a"), "the namespace changed by itself")
 	b1 := m.Namespace(ctx, "cred-b")
 	m.Set(ctx, a1+" k", upstream.Entry[upstream.Page]{StoredAt: t0}, time.Hour)
 	m.Invalidate(ctx, "cred-a")
 	a2 := m.Namespace(ctx, "cred-a")
-	if a2 == a1 || m.Namespace(ctx, "cred-b") != b1 {
-		t.Errorf("after Invalidate(cred-a): %q (was %q), cred-b %q (was %q)", a2, a1, m.Namespace(ctx, "cred-b"), b1)
-	}
-	if _, ok := m.Get(ctx, a2+" k"); ok {
-		t.Error("the entry is still found under the new namespace")
-	}
+	assert.NotEqual(t, a1, a2, "cred-a after Invalidate(cred-a)")
+	assert.Equal(t, b1, m.Namespace(ctx, "cred-b"), "cred-b after Invalidate(cred-a)")
+	_, ok := m.Get(ctx, a2+" k")
+	assert.False(t, ok, "the entry is still found under the new namespace")
 	// A credential whose generation was evicted (the cache holds two) gets
 	// a new one, never an older one again.
 	m.Namespace(ctx, "cred-c")
 	m.Namespace(ctx, "cred-d")
-	if a3 := m.Namespace(ctx, "cred-a"); a3 == a1 || a3 == a2 {
-		t.Errorf("after eviction: %q, an old namespace (%q, %q)", a3, a1, a2)
-	}
+	a3 := m.Namespace(ctx, "cred-a")
+	assert.NotEqual(t, a1, a3, "after eviction: an old namespace")
+	assert.NotEqual(t, a2, a3, "after eviction: an old namespace")
 }
 
 func firstID(p upstream.Page) string {

@@ -2,13 +2,14 @@ package upstream_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -48,27 +49,16 @@ func TestMaxConcurrencyIsNeverExceeded(t *testing.T) {
 	for range 3 {
 		<-arrived
 	}
-	if got := metricValue(t, reg, "gateway_upstream_in_flight"); got != 3 {
-		t.Errorf("in_flight = %v, want 3", got)
-	}
+	assert.Equal(t, 3.0, metricValue(t, reg, "gateway_upstream_in_flight"), "in_flight")
 	close(release)
 	for range n {
-		if r := <-results; r.err != nil {
-			t.Fatal(r.err)
-		}
+		r := <-results
+		require.NoError(t, r.err)
 	}
-	if got := cc.peak.Load(); got != 3 {
-		t.Errorf("peak concurrent upstream requests = %d, want 3", got)
-	}
-	if got := srv.Calls(); got != n {
-		t.Errorf("upstream calls = %d, want %d", got, n)
-	}
-	if got := metricValue(t, reg, "gateway_upstream_in_flight"); got != 0 {
-		t.Errorf("in_flight = %v after all returned, want 0", got)
-	}
-	if got := metricValue(t, reg, "gateway_upstream_concurrency_wait_seconds"); got != n {
-		t.Errorf("concurrency waits observed = %v, want %d", got, n)
-	}
+	assert.Equal(t, int64(3), cc.peak.Load(), "peak concurrent upstream requests")
+	assert.Equal(t, int64(n), srv.Calls(), "upstream calls")
+	assert.Zero(t, metricValue(t, reg, "gateway_upstream_in_flight"), "in_flight after all returned")
+	assert.Equal(t, float64(n), metricValue(t, reg, "gateway_upstream_concurrency_wait_seconds"), "concurrency waits observed")
 }
 
 // A caller waiting for a slot gives up when its ctx ends, and no upstream
@@ -92,29 +82,21 @@ func TestMaxConcurrencyWaitersGiveUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.Customers.List(ctx, token, 2, upstream.SortCreatedAt)
-	if !errors.Is(err, upstream.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("deadline while waiting: err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
-	}
+	assert.ErrorIs(t, err, upstream.ErrUnavailable, "deadline while waiting")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "deadline while waiting")
 	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	if _, err := c.Customers.List(ctx, token, 3, upstream.SortCreatedAt); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled while waiting: err = %v, want context.Canceled", err)
-	}
+	_, err = c.Customers.List(ctx, token, 3, upstream.SortCreatedAt)
+	assert.ErrorIs(t, err, context.Canceled, "cancelled while waiting")
 	eventually(t, "both waiters to give up", func() bool {
 		return metricValue(t, reg, "gateway_upstream_concurrency_wait_seconds") == 3
 	})
-	if got := srv.Calls(); got != 1 {
-		t.Errorf("upstream calls = %d, want 1 (none for the waiters)", got)
-	}
+	assert.Equal(t, int64(1), srv.Calls(), "upstream calls: none for the waiters")
 
 	close(release)
-	if r := <-holder; r.err != nil {
-		t.Fatal(r.err)
-	}
-	if _, err := c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt); err != nil {
-		t.Fatalf("after the slot was freed: %v", err)
-	}
-	if got := srv.Calls(); got != 2 {
-		t.Errorf("upstream calls = %d, want 2", got)
-	}
+	r := <-holder
+	require.NoError(t, r.err)
+	_, err = c.Customers.List(context.Background(), token, 2, upstream.SortCreatedAt)
+	require.NoError(t, err, "after the slot was freed")
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls")
 }

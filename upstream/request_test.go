@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
@@ -111,9 +113,7 @@ func testClient(t *testing.T, url string, opts ...Option) (*Client, *waitRecorde
 	base := []Option{WithRetries(2, 2*time.Second), WithSleep(w.sleep),
 		WithHTTPClient(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}})}
 	c, err := New(url, append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c, w
 }
 
@@ -124,35 +124,27 @@ func TestDoSendsAPostWithItsJSONBody(t *testing.T) {
 	up := newEndpoint(t, nil)
 	c, _ := testClient(t, up.URL+"/base/")
 	req, err := c.newRequest("create customer", http.MethodPost, "/customer/create", "", "tok-1", newCustomer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r, err := do(context.Background(), c, req, decodeCreated, nil)
-	if err != nil || r.value != (created{ID: "6610new", Name: "Ada"}) {
-		t.Fatalf("do = %+v, %v", r.value, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, created{ID: "6610new", Name: "Ada"}, r.value)
 	got := up.requests()
-	if len(got) != 1 {
-		t.Fatalf("%d requests, want 1", len(got))
-	}
+	require.Len(t, got, 1)
 	want := seen{method: "POST", path: "/base/customer/create", contentType: "application/json", authType: "Key",
 		authorization: "Bearer tok-1", accept: "application/json", body: got[0].body}
-	if got[0] != want {
-		t.Errorf("request = %+v, want %+v", got[0], want)
-	}
+	assert.Equal(t, want, got[0])
 	var body map[string]string
-	if err := json.Unmarshal([]byte(got[0].body), &body); err != nil || len(body) != 3 || body["password"] != "pw-canary-77" {
-		t.Errorf("body = %s (%v), want the JSON of the input", got[0].body, err)
+	if assert.NoError(t, json.Unmarshal([]byte(got[0].body), &body), "body %s: want the JSON of the input", got[0].body) {
+		assert.Len(t, body, 3, "want the JSON of the input")
+		assert.Equal(t, "pw-canary-77", body["password"], "want the JSON of the input")
 	}
 
 	// A body that cannot be JSON is refused before any call.
-	if _, err := c.newRequest("create customer", http.MethodPost, "/customer/create", "", "tok-1", func() {}); err == nil {
-		t.Error("newRequest with a func body: no error")
-	}
+	_, err = c.newRequest("create customer", http.MethodPost, "/customer/create", "", "tok-1", func() {})
+	assert.Error(t, err, "newRequest with a func body")
 	// So is a missing token, as for the list.
-	if _, err := c.newRequest("create customer", http.MethodPost, "/customer/create", "", "", newCustomer); !errors.Is(err, ErrUnauthorized) {
-		t.Errorf("no token: err = %v, want ErrUnauthorized", err)
-	}
+	_, err = c.newRequest("create customer", http.MethodPost, "/customer/create", "", "", newCustomer)
+	assert.ErrorIs(t, err, ErrUnauthorized, "no token")
 }
 
 // Retries follow the method: a GET is retried after a 5xx, a timeout or a
@@ -191,20 +183,18 @@ func TestRetriesFollowTheMethod(t *testing.T) {
 					body = newCustomer
 				}
 				req, err := c.newRequest("create customer", method, "/customer/create", "", "tok-1", body)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				_, err = do(context.Background(), c, req, decodeCreated, nil)
-				if (tc.kind == nil) != (err == nil) || (tc.kind != nil && !errors.Is(err, tc.kind)) {
-					t.Errorf("err = %v, want %v", err, tc.kind)
+				if tc.kind == nil {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, tc.kind)
 				}
 				want := tc.getCalls
 				if method == http.MethodPost {
 					want = tc.postCalls
 				}
-				if got := up.calls.Load(); got != want {
-					t.Errorf("upstream calls = %d, want %d", got, want)
-				}
+				assert.Equal(t, want, up.calls.Load(), "upstream calls")
 			})
 		}
 	}
@@ -218,16 +208,12 @@ func TestPostIsRetriedWhenTheConnectionIsRefused(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c, w := testClient(t, up.URL+"/base", WithMetrics(reg))
 	req, err := c.newRequest("create customer", http.MethodPost, "/customer/create", "", "tok-1", newCustomer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = do(context.Background(), c, req, decodeCreated, nil)
-	if !errors.Is(err, ErrUnavailable) || !neverSent(err) {
-		t.Fatalf("err = %v, want ErrUnavailable from a refused connection", err)
-	}
-	if got := attempts(t, reg); got != 3 || w.count() != 2 {
-		t.Errorf("%v attempts and %d waits, want 3 and 2", got, w.count())
-	}
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.True(t, neverSent(err), "err = %v, want ErrUnavailable from a refused connection", err)
+	assert.Equal(t, 3.0, attempts(t, reg), "attempts")
+	assert.Equal(t, 2, w.count(), "waits")
 }
 
 // A POST is never coalesced with an identical one, nor cached, even when
@@ -261,31 +247,25 @@ func TestOnlySafeRequestsAreShared(t *testing.T) {
 	<-arrived // both reached the upstream: neither joined the other
 	close(release)
 	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-errs)
 	}
-	if cache.Len() != 0 || up.calls.Load() != 2 {
-		t.Errorf("after two POSTs: %d cached, %d calls; want 0 and 2", cache.Len(), up.calls.Load())
-	}
+	assert.Zero(t, cache.Len(), "cached after two POSTs")
+	assert.Equal(t, int64(2), up.calls.Load(), "upstream calls after two POSTs")
 
 	for range 2 {
-		if v, err := call(http.MethodGet, nil); err != nil || v.ID != "6610new" {
-			t.Fatalf("GET = %+v, %v", v, err)
-		}
+		v, err := call(http.MethodGet, nil)
+		require.NoError(t, err)
+		require.Equal(t, "6610new", v.ID)
 	}
-	if cache.Len() != 1 || up.calls.Load() != 3 {
-		t.Errorf("after two GETs: %d cached, %d calls; want 1 and 3 (the second a hit)", cache.Len(), up.calls.Load())
-	}
+	assert.Equal(t, 1, cache.Len(), "cached after two GETs")
+	assert.Equal(t, int64(3), up.calls.Load(), "upstream calls after two GETs: the second a hit")
 }
 
 // attempts is the sum of gateway_upstream_requests_total.
 func attempts(t *testing.T, reg prometheus.Gatherer) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var n float64
 	for _, mf := range mfs {
 		if mf.GetName() == "gateway_upstream_requests_total" {

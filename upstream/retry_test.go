@@ -2,11 +2,13 @@ package upstream_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/upstream"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
@@ -45,29 +47,22 @@ func TestBackoffIsFullJitter(t *testing.T) {
 	c, sl := newClient(t, srv.URL, upstream.WithRetries(5, 0), upstream.WithBackoff(10*time.Millisecond, 40*time.Millisecond))
 	const rounds = 20
 	for range rounds {
-		if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); !errors.Is(err, upstream.ErrUnavailable) {
-			t.Fatalf("err = %v, want ErrUnavailable", err)
-		}
+		_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+		require.ErrorIs(t, err, upstream.ErrUnavailable)
 	}
 	waits := sl.Waits()
-	if len(waits) != 5*rounds {
-		t.Fatalf("%d waits, want %d", len(waits), 5*rounds)
-	}
+	require.Len(t, waits, 5*rounds)
 	ceils := []time.Duration{10, 20, 40, 40, 40} // min(cap, base·2^retry), in ms
 	belowCeil := 0
 	for i, w := range waits {
 		ceil := ceils[i%5] * time.Millisecond
-		if w < 0 || w > ceil {
-			t.Errorf("wait %d (retry %d) = %v, want within [0, %v]", i, i%5, w, ceil)
-		}
+		assert.True(t, w >= 0 && w <= ceil, "wait %d (retry %d) = %v, want within [0, %v]", i, i%5, w, ceil)
 		if w < ceil {
 			belowCeil++
 		}
 	}
 	// Full jitter: the waits are spread over [0, ceil], not pinned to it.
-	if belowCeil < len(waits)/2 {
-		t.Errorf("only %d of %d waits below their ceiling: no jitter?", belowCeil, len(waits))
-	}
+	assert.GreaterOrEqual(t, belowCeil, len(waits)/2, "waits below their ceiling: no jitter?")
 }
 
 func TestBackoffWithHugeBaseStillWaits(t *testing.T) {
@@ -77,13 +72,10 @@ func TestBackoffWithHugeBaseStillWaits(t *testing.T) {
 	// base<<retry would overflow for a base this large; the wait must still
 	// be bounded by the cap, not collapse to zero.
 	c, sl := newClient(t, srv.URL, upstream.WithBackoff(time.Duration(1)<<40, time.Hour))
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	require.NoError(t, err)
 	for _, w := range sl.Waits() {
-		if w < 0 || w > time.Hour {
-			t.Errorf("wait %v outside [0, 1h]", w)
-		}
+		assert.True(t, w >= 0 && w <= time.Hour, "wait %v outside [0, 1h]", w)
 	}
 }
 
@@ -107,13 +99,12 @@ func TestRetryNeverWaitsPastTheDeadline(t *testing.T) {
 	defer cancel()
 	_, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
 	var e *upstream.Error
-	if !errors.As(err, &e) || !errors.Is(err, upstream.ErrRateLimited) || e.RetryAfter != time.Second {
-		t.Fatalf("err = %v, want ErrRateLimited with RetryAfter 1s", err)
-	}
+	require.ErrorAs(t, err, &e)
+	require.ErrorIs(t, err, upstream.ErrRateLimited)
+	require.Equal(t, time.Second, e.RetryAfter)
 	// Attempts at +0s and +1s and +2s; a third wait would end at +3s > +2.5s.
-	if got := srv.Calls(); got != 3 || len(waits) != 2 {
-		t.Errorf("%d calls and waits %v; want 3 calls and two 1s waits", got, waits)
-	}
+	assert.Equal(t, int64(3), srv.Calls(), "upstream calls")
+	assert.Len(t, waits, 2, "two 1s waits")
 }
 
 func TestRetryAfterDateUsesTheClock(t *testing.T) {
@@ -124,12 +115,10 @@ func TestRetryAfterDateUsesTheClock(t *testing.T) {
 	now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	srv.SetFault(upstreamtest.Times(1, upstreamtest.RateLimit(now.Add(time.Second).Format(http.TimeFormat))))
 	c, sl := newClient(t, srv.URL, upstream.WithClock(newFakeClock(now).Now))
-	if _, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt); err != nil {
-		t.Fatal(err)
-	}
-	if w := sl.Waits(); len(w) != 1 || w[0] != time.Second || srv.Calls() != 2 {
-		t.Errorf("waits %v after %d calls; want one 1s wait, 2 calls", w, srv.Calls())
-	}
+	_, err := c.Customers.List(context.Background(), token, 1, upstream.SortCreatedAt)
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{time.Second}, sl.Waits(), "one 1s wait")
+	assert.Equal(t, int64(2), srv.Calls(), "upstream calls")
 }
 
 func TestNewResilienceOptions(t *testing.T) {
@@ -158,8 +147,12 @@ func TestNewResilienceOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := upstream.New("https://example.com", tt.opt)
-			if (err == nil) != tt.ok || (c != nil) != tt.ok {
-				t.Errorf("New = %v, %v; want ok %v", c, err, tt.ok)
+			if tt.ok {
+				assert.NoError(t, err)
+				assert.NotNil(t, c)
+			} else {
+				assert.Error(t, err)
+				assert.Nil(t, c)
 			}
 		})
 	}

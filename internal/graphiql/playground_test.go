@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/botpenguin-gateway/gateway/internal/graphiql"
 )
 
@@ -33,9 +36,7 @@ func parseHTML(t *testing.T, body string) []element {
 		if err == io.EOF {
 			return els
 		}
-		if err != nil {
-			t.Fatalf("parsing the page: %v", err)
-		}
+		require.NoError(t, err, "parsing the page")
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			e := element{name: strings.ToLower(tok.Name.Local), attrs: map[string]string{}}
@@ -54,21 +55,15 @@ func parseHTML(t *testing.T, body string) []element {
 func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return resp, string(b)
 }
 
@@ -77,9 +72,7 @@ func TestPageHeaders(t *testing.T) {
 	defer srv.Close()
 
 	resp, _ := get(t, srv.URL+"/")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET / = %d, want 200", resp.StatusCode)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /")
 	want := map[string]string{
 		"Content-Type":               "text/html; charset=utf-8",
 		"X-Content-Type-Options":     "nosniff",
@@ -88,13 +81,9 @@ func TestPageHeaders(t *testing.T) {
 		"Cache-Control":              "no-cache",
 	}
 	for k, v := range want {
-		if got := resp.Header.Get(k); got != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
+		assert.Equal(t, v, resp.Header.Get(k), k)
 	}
-	if resp.Header.Get("ETag") == "" {
-		t.Error("no ETag on the page")
-	}
+	assert.NotEmpty(t, resp.Header.Get("ETag"), "no ETag on the page")
 
 	csp := directives(resp.Header.Get("Content-Security-Policy"))
 	for name, value := range map[string]string{
@@ -106,20 +95,15 @@ func TestPageHeaders(t *testing.T) {
 		"form-action":     "'none'",
 		"object-src":      "'none'",
 	} {
-		if got := csp[name]; got != value {
-			t.Errorf("CSP %s = %q, want %q", name, got, value)
-		}
+		assert.Equal(t, value, csp[name], "CSP %s", name)
 	}
 	for name, value := range csp {
-		if strings.Contains(value, "unsafe-eval") {
-			t.Errorf("CSP %s allows eval: %q", name, value)
+		assert.NotContains(t, value, "unsafe-eval", "CSP %s allows eval", name)
+		if name != "style-src" {
+			assert.NotContains(t, value, "unsafe-inline", "CSP %s allows inline code", name)
 		}
-		if strings.Contains(value, "unsafe-inline") && name != "style-src" {
-			t.Errorf("CSP %s allows inline code: %q", name, value)
-		}
-		if strings.Contains(value, "http") || strings.Contains(value, "*") {
-			t.Errorf("CSP %s allows another host: %q", name, value)
-		}
+		assert.NotContains(t, value, "http", "CSP %s allows another host", name)
+		assert.NotContains(t, value, "*", "CSP %s allows another host", name)
 	}
 }
 
@@ -150,28 +134,22 @@ func TestPageUsesOnlyLocalAssets(t *testing.T) {
 			var scripts, styles int
 			for _, e := range parseHTML(t, body) {
 				for name := range e.attrs {
-					if strings.HasPrefix(name, "on") {
-						t.Errorf("<%s %s>: inline event handler", e.name, name)
-					}
+					assert.False(t, strings.HasPrefix(name, "on"), "<%s %s>: inline event handler", e.name, name)
 				}
-				if e.name == "style" || (e.name == "script" && strings.TrimSpace(e.text) != "") {
-					t.Errorf("inline <%s> element", e.name)
-				}
+				assert.False(t, e.name == "style" || (e.name == "script" && strings.TrimSpace(e.text) != ""), "inline <%s> element", e.name)
 				for _, attr := range []string{"src", "href"} {
 					ref, ok := e.attrs[attr]
 					if !ok {
 						continue
 					}
 					u, err := url.Parse(ref)
-					if err != nil {
-						t.Errorf("<%s %s=%q>: %v", e.name, attr, ref, err)
+					if !assert.NoError(t, err, "<%s %s=%q>", e.name, attr, ref) {
 						continue
 					}
 					if u.Scheme == "data" {
 						continue // inline, fetches nothing (the empty favicon)
 					}
-					if u.Scheme != "" || u.Host != "" {
-						t.Errorf("<%s %s=%q> is not on the gateway", e.name, attr, ref)
+					if !assert.True(t, u.Scheme == "" && u.Host == "", "<%s %s=%q> is not on the gateway", e.name, attr, ref) {
 						continue
 					}
 					var wantType string
@@ -183,29 +161,20 @@ func TestPageUsesOnlyLocalAssets(t *testing.T) {
 						styles++
 						wantType = "text/css; charset=utf-8"
 					default:
-						t.Errorf("unexpected reference <%s %s=%q>", e.name, attr, ref)
+						assert.Fail(t, "unexpected reference", "<%s %s=%q>", e.name, attr, ref)
 						continue
 					}
 					assetURL := pageURL.ResolveReference(u).String()
 					resp, _ := get(t, assetURL)
-					if resp.StatusCode != http.StatusOK {
-						t.Errorf("GET %s = %d", assetURL, resp.StatusCode)
-					}
-					if got := resp.Header.Get("Content-Type"); got != wantType {
-						t.Errorf("GET %s: Content-Type %q, want %q", assetURL, got, wantType)
-					}
-					if got := resp.Header.Get("Cache-Control"); !strings.Contains(got, "immutable") {
-						t.Errorf("GET %s: Cache-Control %q, want immutable", assetURL, got)
-					}
-					if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
-						t.Errorf("GET %s: X-Content-Type-Options %q", assetURL, got)
-					}
+					assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s", assetURL)
+					assert.Equal(t, wantType, resp.Header.Get("Content-Type"), "GET %s: Content-Type", assetURL)
+					assert.Contains(t, resp.Header.Get("Cache-Control"), "immutable", "GET %s: Cache-Control", assetURL)
+					assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "GET %s: X-Content-Type-Options", assetURL)
 				}
 			}
 			// React, ReactDOM, GraphiQL, init.js; GraphiQL's CSS, page.css.
-			if scripts != 4 || styles != 2 {
-				t.Errorf("page has %d scripts and %d stylesheets, want 4 and 2", scripts, styles)
-			}
+			assert.Equal(t, 4, scripts, "scripts on the page")
+			assert.Equal(t, 2, styles, "stylesheets on the page")
 		})
 	}
 }
@@ -216,21 +185,15 @@ func TestEndpointIsEscaped(t *testing.T) {
 	defer srv.Close()
 
 	_, body := get(t, srv.URL+"/")
-	if strings.Contains(body, "<script>alert") {
-		t.Fatal("the endpoint reached the page unescaped")
-	}
+	require.False(t, strings.Contains(body, "<script>alert"), "the endpoint reached the page unescaped")
 	var found bool
 	for _, e := range parseHTML(t, body) {
 		if e.name == "meta" && e.attrs["name"] == "graphql-endpoint" {
 			found = true
-			if e.attrs["content"] != endpoint {
-				t.Errorf("endpoint meta = %q, want %q", e.attrs["content"], endpoint)
-			}
+			assert.Equal(t, endpoint, e.attrs["content"], "endpoint meta")
 		}
 	}
-	if !found {
-		t.Error(`no <meta name="graphql-endpoint">`)
-	}
+	assert.True(t, found, `no <meta name="graphql-endpoint">`)
 }
 
 func TestUnknownPaths(t *testing.T) {
@@ -239,9 +202,7 @@ func TestUnknownPaths(t *testing.T) {
 
 	_, body := get(t, srv.URL+"/")
 	initJS := regexp.MustCompile(`graphiql/[0-9a-f]+/init\.js`).FindString(body)
-	if initJS == "" {
-		t.Fatal("page names no init.js")
-	}
+	require.NotEmpty(t, initJS, "page names no init.js")
 	for _, p := range []string{
 		"/index.html",
 		"/nope",
@@ -250,18 +211,13 @@ func TestUnknownPaths(t *testing.T) {
 		"/" + strings.TrimSuffix(initJS, "init.js"),
 		"/" + strings.TrimSuffix(initJS, "init.js") + "nope.js",
 	} {
-		if resp, _ := get(t, srv.URL+p); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
-		}
+		resp, _ := get(t, srv.URL+p)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "GET %s", p)
 	}
 	resp, err := http.Post(srv.URL+"/", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST / = %d, want 405", resp.StatusCode)
-	}
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "POST /")
 }
 
 func TestRevalidation(t *testing.T) {
@@ -270,9 +226,7 @@ func TestRevalidation(t *testing.T) {
 
 	first, _ := get(t, srv.URL+"/")
 	again, _ := get(t, srv.URL+"/", "If-None-Match", first.Header.Get("ETag"))
-	if again.StatusCode != http.StatusNotModified {
-		t.Errorf("GET / with its ETag = %d, want 304", again.StatusCode)
-	}
+	assert.Equal(t, http.StatusNotModified, again.StatusCode, "GET / with its ETag")
 }
 
 // urlLiteral finds absolute http(s) URLs written into a file.
@@ -302,9 +256,7 @@ func TestNoOutsideReferences(t *testing.T) {
 	defer srv.Close()
 
 	_, page := get(t, srv.URL+"/")
-	if u := urlLiteral.FindString(page); u != "" {
-		t.Errorf("page names %s", u)
-	}
+	assert.Empty(t, urlLiteral.FindString(page), "the page names another host")
 	for _, e := range parseHTML(t, page) {
 		ref := e.attrs["src"] + e.attrs["href"]
 		if ref == "" || strings.HasPrefix(ref, "data:") {
@@ -312,18 +264,12 @@ func TestNoOutsideReferences(t *testing.T) {
 		}
 		_, body := get(t, srv.URL+"/"+ref)
 		if strings.HasSuffix(ref, ".css") {
-			if u := urlLiteral.FindString(body); u != "" {
-				t.Errorf("%s names %s", ref, u)
-			}
-			if strings.Contains(body, "@import") {
-				t.Errorf("%s has an @import", ref)
-			}
+			assert.Empty(t, urlLiteral.FindString(body), "%s names another host", ref)
+			assert.False(t, strings.Contains(body, "@import"), "%s has an @import", ref)
 			continue
 		}
 		for _, u := range urlLiteral.FindAllString(body, -1) {
-			if !notFetched.MatchString(u) {
-				t.Errorf("%s names %s: check whether it is fetched, then list it in notFetched", ref, u)
-			}
+			assert.Regexp(t, notFetched, u, "%s names %s: check whether it is fetched, then list it in notFetched", ref, u)
 		}
 	}
 }

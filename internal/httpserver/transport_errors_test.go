@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,18 +15,37 @@ import (
 )
 
 // unresolvableUpstream is an upstream client whose name lookups fail
-// against a DNS server that refuses: the failure names the resolver's
-// address, as a lookup of a missing host does in production, without
-// depending on this machine's DNS.
+// against a DNS server that knows no name: the failure names the
+// resolver's address, as a lookup of a missing host does in production,
+// without depending on this machine's DNS.
 func unresolvableUpstream(t *testing.T) upstream.Option {
 	t.Helper()
-	// A UDP port nobody listens on: a query to it is refused at once.
+	// The server's port is held until the test ends, so that nothing else
+	// can take it meanwhile.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
-	refusing := pc.LocalAddr().String()
-	require.NoError(t, pc.Close())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	wg.Go(func() {
+		msg := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(msg)
+			if err != nil {
+				return // closed at the end of the test
+			}
+			if n < 12 {
+				continue // not even a DNS header
+			}
+			// The query itself is the answer once flagged as a response
+			// (QR) with RCODE 3, no such name.
+			msg[2] |= 0x80
+			msg[3] = msg[3]&0xf0 | 3
+			_, _ = pc.WriteTo(msg[:n], from)
+		}
+	})
+	server := pc.LocalAddr().String()
 	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "udp", refusing)
+		return (&net.Dialer{}).DialContext(ctx, "udp", server)
 	}}
 	return upstream.WithHTTPClient(&http.Client{Transport: &http.Transport{
 		DialContext: (&net.Dialer{Resolver: resolver}).DialContext,

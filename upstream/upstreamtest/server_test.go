@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -23,9 +26,7 @@ type answer struct {
 func get(t *testing.T, url, token string, authtype bool) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if authtype {
 		req.Header.Set("authtype", "Key")
 	}
@@ -33,14 +34,10 @@ func get(t *testing.T, url, token string, authtype bool) answer {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return answer{resp.StatusCode, resp.Header, string(b)}
 }
 
@@ -54,16 +51,12 @@ type envelope struct {
 func list(t *testing.T, s *upstreamtest.Server, token string, page int, sortField string) []map[string]any {
 	t.Helper()
 	a := get(t, fmt.Sprintf("%s/customer/list?page=%d&sort=%s", s.URL, page, sortField), token, true)
-	if a.status != http.StatusOK {
-		t.Fatalf("page %d sort %s: HTTP %d %s", page, sortField, a.status, a.body)
-	}
+	require.Equal(t, http.StatusOK, a.status, "page %d sort %s: %s", page, sortField, a.body)
 	var env envelope
-	if err := json.Unmarshal([]byte(a.body), &env); err != nil {
-		t.Fatal(err)
-	}
-	if !env.Success || env.Code != 200 || env.Data == nil {
-		t.Fatalf("page %d: envelope %s", page, a.body)
-	}
+	require.NoError(t, json.Unmarshal([]byte(a.body), &env))
+	require.True(t, env.Success, "page %d: envelope %s", page, a.body)
+	require.Equal(t, 200, env.Code, "page %d: envelope %s", page, a.body)
+	require.NotNil(t, env.Data, "page %d: envelope %s", page, a.body)
 	return env.Data
 }
 
@@ -83,9 +76,7 @@ func TestDataset(t *testing.T) {
 	defer s.Close()
 
 	first := list(t, s, "any", 1, "createdAt")
-	if len(first) != 20 {
-		t.Fatalf("page 1 has %d records, want 20", len(first))
-	}
+	require.Len(t, first, 20, "page 1")
 	c := first[0]
 	want := map[string]any{
 		"_id": "661000009e3779b97f4a7c15", "name": "Jonas v1", "status": "SUSPENDED", "verified": false,
@@ -93,53 +84,32 @@ func TestDataset(t *testing.T) {
 		"lastLogin": "2024-01-10T06:10:24.395Z", "subscriptionType": "v2", "agencyId": "65f0c0ffee0000000000beef",
 	}
 	for k, v := range want {
-		if c[k] != v {
-			t.Errorf("record 0 %s = %v, want %v", k, c[k], v)
-		}
+		assert.Equal(t, v, c[k], "record 0 %s", k)
 	}
-	if email := c["contact"].(map[string]any)["email"]; email != "jonas+0@monday101.com" {
-		t.Errorf("record 0 email = %v", email)
-	}
+	assert.Equal(t, "jonas+0@monday101.com", c["contact"].(map[string]any)["email"], "record 0 email")
 
 	recs := all(t, s, "any", "createdAt")
-	if len(recs) != 300 {
-		t.Fatalf("got %d records, want 300", len(recs))
-	}
-	if got := list(t, s, "any", 15, "createdAt"); len(got) != 20 {
-		t.Errorf("page 15 has %d records, want 20", len(got))
-	}
-	if got := list(t, s, "any", 16, "createdAt"); len(got) != 0 {
-		t.Errorf("page 16 has %d records, want 0", len(got))
-	}
+	require.Len(t, recs, 300)
+	assert.Len(t, list(t, s, "any", 15, "createdAt"), 20, "page 15")
+	assert.Empty(t, list(t, s, "any", 16, "createdAt"), "page 16")
 	ids := map[string]bool{}
 	prev := ""
 	for i, r := range recs {
 		id := r["_id"].(string)
-		if ids[id] {
-			t.Errorf("duplicate id at %d", i)
-		}
+		assert.False(t, ids[id], "duplicate id at %d", i)
 		ids[id] = true
 		created := r["createdAt"].(string)
-		if created <= prev {
-			t.Errorf("createdAt not strictly increasing at %d: %s after %s", i, created, prev)
-		}
+		assert.Greater(t, created, prev, "createdAt not strictly increasing at %d", i)
 		prev = created
 		_, hasContact := r["contact"]
-		if hasContact != (i%50 != 49) {
-			t.Errorf("record %d: contact present = %v", i, hasContact)
-		}
-		if (r["lastLogin"] == nil) != (i%7 == 6) {
-			t.Errorf("record %d: lastLogin = %v", i, r["lastLogin"])
-		}
-		if (r["status"] == "SUSPENDED") != (i%61 == 0) {
-			t.Errorf("record %d: status = %v", i, r["status"])
-		}
-		if r["agencyId"] == nil {
-			t.Errorf("record %d has no extra field", i)
-		}
+		assert.Equal(t, i%50 != 49, hasContact, "record %d: contact present", i)
+		assert.Equal(t, i%7 == 6, r["lastLogin"] == nil, "record %d: lastLogin = %v", i, r["lastLogin"])
+		assert.Equal(t, i%61 == 0, r["status"] == "SUSPENDED", "record %d: status = %v", i, r["status"])
+		assert.NotNil(t, r["agencyId"], "record %d has no extra field", i)
 	}
-	if got := s.Records(""); len(got) != 300 || got[7]["_id"] != recs[7]["_id"] {
-		t.Errorf("Records disagrees with the served pages")
+	got := s.Records("")
+	if assert.Len(t, got, 300, "Records disagrees with the served pages") {
+		assert.Equal(t, recs[7]["_id"], got[7]["_id"], "Records disagrees with the served pages")
 	}
 }
 
@@ -164,20 +134,14 @@ func TestSorts(t *testing.T) {
 		t.Run(field, func(t *testing.T) {
 			recs := all(t, s, "tok", field)
 			for i := 1; i < len(recs); i++ {
-				if !le(recs[i-1], recs[i]) {
-					t.Errorf("records %d and %d out of %s order", i-1, i, field)
-				}
+				assert.True(t, le(recs[i-1], recs[i]), "records %d and %d out of %s order", i-1, i, field)
 			}
 			got := idsOf(recs)
 			sort.Strings(got)
-			if strings.Join(got, ",") != strings.Join(want, ",") {
-				t.Errorf("sort %s does not hold every customer once", field)
-			}
+			assert.Equal(t, want, got, "sort %s does not hold every customer once", field)
 		})
 	}
-	if got := list(t, s, "tok", 1, ""); len(got) != 10 {
-		t.Errorf("no sort: %d records, want 10", len(got))
-	}
+	assert.Len(t, list(t, s, "tok", 1, ""), 10, "no sort")
 }
 
 func idsOf(recs []map[string]any) []string {
@@ -212,23 +176,22 @@ func TestAuthAndParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := get(t, s.URL+"/customer/list?"+tt.query, tt.token, tt.authtype)
-			if a.status != tt.status || (tt.body != "" && a.body != tt.body) {
-				t.Errorf("HTTP %d %s; want %d %s", a.status, a.body, tt.status, tt.body)
+			assert.Equal(t, tt.status, a.status, a.body)
+			if tt.body != "" {
+				assert.Equal(t, tt.body, a.body)
 			}
 		})
 	}
-	if got := s.Calls(); got != int64(len(tests)) {
-		t.Errorf("Calls = %d, want %d", got, len(tests))
-	}
+	assert.Equal(t, int64(len(tests)), s.Calls())
 	reqs := s.Requests()
-	if len(reqs) != len(tests) || reqs[0] != (upstreamtest.Request{Page: "1", Sort: "name", AuthType: "Key", HasBearer: true}) ||
-		reqs[1].AuthType != "" || reqs[2].HasBearer {
-		t.Errorf("Requests = %+v", reqs)
+	if assert.Len(t, reqs, len(tests)) {
+		assert.Equal(t, upstreamtest.Request{Page: "1", Sort: "name", AuthType: "Key", HasBearer: true}, reqs[0])
+		assert.Empty(t, reqs[1].AuthType, "no authtype")
+		assert.False(t, reqs[2].HasBearer, "no bearer")
 	}
 	s.ResetCalls()
-	if s.Calls() != 0 || len(s.Requests()) != 0 {
-		t.Error("ResetCalls did not reset")
-	}
+	assert.Zero(t, s.Calls(), "ResetCalls did not reset")
+	assert.Empty(t, s.Requests(), "ResetCalls did not reset")
 }
 
 func TestTenants(t *testing.T) {
@@ -239,22 +202,18 @@ func TestTenants(t *testing.T) {
 	for _, tok := range []string{"main", "tok-a", "tok-b"} {
 		for _, r := range all(t, s, tok, "createdAt") {
 			id := r["_id"].(string)
-			if other, ok := seen[id]; ok {
-				t.Fatalf("id %s seen by %s and %s", id, other, tok)
-			}
+			other, ok := seen[id]
+			require.False(t, ok, "id %s seen by %s and %s", id, other, tok)
 			seen[id] = tok
 		}
 	}
 	a := list(t, s, "tok-a", 1, "createdAt")[0]
-	if !strings.HasSuffix(a["name"].(string), " (acme)") || !strings.HasSuffix(a["contact"].(map[string]any)["email"].(string), "@acme.monday101.com") {
-		t.Errorf("tenant record = %v", a)
-	}
-	if rs := s.Requests(); rs[len(rs)-1].Tenant != "acme" || rs[0].Tenant != "" {
-		t.Errorf("request tenants = %q, %q; want \"\", acme", rs[0].Tenant, rs[len(rs)-1].Tenant)
-	}
-	if got := s.Records("tok-b")[0]["_id"]; got != list(t, s, "tok-b", 1, "createdAt")[0]["_id"] {
-		t.Errorf("Records(tok-b) = %v", got)
-	}
+	assert.True(t, strings.HasSuffix(a["name"].(string), " (acme)"), "tenant record = %v", a)
+	assert.True(t, strings.HasSuffix(a["contact"].(map[string]any)["email"].(string), "@acme.monday101.com"), "tenant record = %v", a)
+	rs := s.Requests()
+	assert.Empty(t, rs[0].Tenant, "the first request's tenant")
+	assert.Equal(t, "acme", rs[len(rs)-1].Tenant, "the last request's tenant")
+	assert.Equal(t, list(t, s, "tok-b", 1, "createdAt")[0]["_id"], s.Records("tok-b")[0]["_id"], "Records(tok-b)")
 }
 
 func TestWithRecord(t *testing.T) {
@@ -268,12 +227,8 @@ func TestWithRecord(t *testing.T) {
 	}))
 	defer s.Close()
 	recs := list(t, s, "x", 1, "createdAt")
-	if _, ok := recs[0]["contact"]; ok {
-		t.Error("record 0 still has a contact")
-	}
-	if recs[1]["createdAt"] != "garbage" {
-		t.Errorf("record 1 createdAt = %v", recs[1]["createdAt"])
-	}
+	assert.NotContains(t, recs[0], "contact", "record 0 still has a contact")
+	assert.Equal(t, "garbage", recs[1]["createdAt"], "record 1 createdAt")
 }
 
 func TestFaults(t *testing.T) {
@@ -298,9 +253,11 @@ func TestFaults(t *testing.T) {
 			s.SetFault(tt.fault)
 			defer s.SetFault(nil)
 			a := get(t, s.URL+"/customer/list?page=1", "x", true)
-			if a.status != tt.status || (tt.body != "" && a.body != tt.body) || a.header.Get("Retry-After") != tt.retryAfter {
-				t.Errorf("HTTP %d %s (Retry-After %q)", a.status, a.body, a.header.Get("Retry-After"))
+			assert.Equal(t, tt.status, a.status, a.body)
+			if tt.body != "" {
+				assert.Equal(t, tt.body, a.body)
 			}
+			assert.Equal(t, tt.retryAfter, a.header.Get("Retry-After"), "Retry-After")
 		})
 	}
 }
@@ -316,21 +273,14 @@ func TestTimesChainRatio(t *testing.T) {
 		return strings.Join(out, " ")
 	}
 	s.SetFault(upstreamtest.Chain(upstreamtest.Times(2, upstreamtest.Status(502)), upstreamtest.Times(1, upstreamtest.Status(403))))
-	if got, want := statuses(5), "502 502 403 200 200"; got != want {
-		t.Errorf("Times/Chain statuses = %s, want %s", got, want)
-	}
+	assert.Equal(t, "502 502 403 200 200", statuses(5), "Times/Chain statuses")
 	s.SetFault(upstreamtest.Ratio(0.5, upstreamtest.Status(500), 42))
 	first := statuses(40)
 	s.SetFault(upstreamtest.Ratio(0.5, upstreamtest.Status(500), 42))
-	if second := statuses(40); first != second {
-		t.Errorf("Ratio with one seed differs:\n%s\n%s", first, second)
-	}
-	if n := strings.Count(first, "500"); n < 8 || n > 32 {
-		t.Errorf("Ratio 0.5 failed %d of 40 calls", n)
-	}
-	if s.Calls() != 85 {
-		t.Errorf("Calls = %d, want 85", s.Calls())
-	}
+	assert.Equal(t, first, statuses(40), "Ratio with one seed differs")
+	n := strings.Count(first, "500")
+	assert.True(t, n >= 8 && n <= 32, "Ratio 0.5 failed %d of 40 calls", n)
+	assert.Equal(t, int64(85), s.Calls())
 }
 
 func TestCloseReleasesHungRequests(t *testing.T) {
@@ -346,9 +296,7 @@ func TestCloseReleasesHungRequests(t *testing.T) {
 		}
 		done <- err
 	}()
-	if page := <-arrived; page != "3" {
-		t.Errorf("Notify sent %q, want 3", page)
-	}
+	assert.Equal(t, "3", <-arrived, "the page Notify sent")
 	s.Close() // must not wait for the client
 	<-done
 }
@@ -375,13 +323,11 @@ func TestBlock(t *testing.T) {
 	<-arrived
 	select {
 	case status := <-done:
-		t.Fatalf("answered before release: %d", status)
+		require.FailNow(t, "answered before release", "HTTP %d", status)
 	default:
 	}
 	close(release)
-	if status := <-done; status != 200 {
-		t.Errorf("after release: HTTP %d", status)
-	}
+	assert.Equal(t, 200, <-done, "HTTP status after release")
 }
 
 func TestAdd(t *testing.T) {
@@ -396,41 +342,44 @@ func TestAdd(t *testing.T) {
 
 	rec := s.Add("any", upstreamtest.Customer{Name: "Ada Lovelace", Email: "ada@example.com"})
 	id, _ := rec["_id"].(string)
-	if id == "" || rec["name"] != "Ada Lovelace" || rec["contact"].(map[string]any)["email"] != "ada@example.com" ||
-		rec["status"] != "ACTIVE" || rec["verified"] != false || rec["lastLogin"] != nil || rec["createdAt"] != rec["updatedAt"] {
-		t.Fatalf("Add = %v", rec)
-	}
+	require.NotEmpty(t, id, "Add = %v", rec)
+	require.Equal(t, "Ada Lovelace", rec["name"], "Add = %v", rec)
+	require.Equal(t, "ada@example.com", rec["contact"].(map[string]any)["email"], "Add = %v", rec)
+	require.Equal(t, "ACTIVE", rec["status"], "Add = %v", rec)
+	require.Equal(t, false, rec["verified"], "Add = %v", rec)
+	require.Nil(t, rec["lastLogin"], "Add = %v", rec)
+	require.Equal(t, rec["createdAt"], rec["updatedAt"], "Add = %v", rec)
 
 	// Last by createdAt, on a page of its own (40 + 1 at 10 a page).
 	recs := all(t, s, "any", "createdAt")
-	if len(recs) != 41 || recs[40]["_id"] != id || recs[40]["createdAt"].(string) <= recs[39]["createdAt"].(string) {
-		t.Fatalf("createdAt order: %d records, last %v", len(recs), recs[len(recs)-1])
-	}
-	if got := list(t, s, "any", 5, "createdAt"); len(got) != 1 || got[0]["_id"] != id {
-		t.Errorf("page 5 = %v, want the new customer alone", got)
+	require.Len(t, recs, 41, "createdAt order")
+	require.Equal(t, id, recs[40]["_id"], "createdAt order: the new customer last")
+	require.Greater(t, recs[40]["createdAt"].(string), recs[39]["createdAt"].(string), "createdAt order")
+	got := list(t, s, "any", 5, "createdAt")
+	if assert.Len(t, got, 1, "page 5: want the new customer alone") {
+		assert.Equal(t, id, got[0]["_id"], "page 5: want the new customer alone")
 	}
 	// In every sort, in its place: the others keep their order around it.
 	for field := range sortOrders {
 		got := idsOf(all(t, s, "any", field))
 		at := slices.Index(got, id)
-		if at < 0 || len(got) != 41 || !slices.Equal(slices.Delete(slices.Clone(got), at, at+1), before[field]) {
-			t.Errorf("sort %s: new customer at %d of %d; others reordered", field, at, len(got))
+		if assert.GreaterOrEqual(t, at, 0, "sort %s: no new customer", field) {
+			assert.Len(t, got, 41, "sort %s", field)
+			assert.Equal(t, before[field], slices.Delete(slices.Clone(got), at, at+1), "sort %s: others reordered", field)
 		}
 	}
-	if got := idsOf(all(t, s, "any", "lastLogin")); got[40] != id {
-		t.Errorf("lastLogin: never logged in, want it last, got %d", slices.Index(got, id))
-	}
-	if got := s.Records(""); len(got) != 41 || got[40]["_id"] != id {
-		t.Errorf("Records: %d, last %v", len(got), got[len(got)-1]["_id"])
+	ids := idsOf(all(t, s, "any", "lastLogin"))
+	assert.Equal(t, id, ids[40], "lastLogin: never logged in, want it last, got %d", slices.Index(ids, id))
+	records := s.Records("")
+	if assert.Len(t, records, 41, "Records") {
+		assert.Equal(t, id, records[40]["_id"], "Records: the new customer last")
 	}
 	// Another tenant's dataset is untouched; an Add there gets its own ids.
-	if got := idsOf(all(t, s, "tok-a", "createdAt")); !slices.Equal(got, tenantBefore) {
-		t.Errorf("tenant acme changed: %d records", len(got))
-	}
+	assert.Equal(t, tenantBefore, idsOf(all(t, s, "tok-a", "createdAt")), "tenant acme changed")
 	recA := s.Add("tok-a", upstreamtest.Customer{Name: "Grace Hopper"})
-	if _, hasContact := recA["contact"]; recA["_id"] == id || hasContact || !strings.HasPrefix(recA["_id"].(string), "6611") {
-		t.Errorf("tenant Add = %v", recA)
-	}
+	assert.NotEqual(t, id, recA["_id"], "tenant Add = %v", recA)
+	assert.NotContains(t, recA, "contact", "tenant Add = %v", recA)
+	assert.True(t, strings.HasPrefix(recA["_id"].(string), "6611"), "tenant Add = %v", recA)
 }
 
 // Adding while the server serves: run with -race.
@@ -445,13 +394,12 @@ func TestAddWhileServing(t *testing.T) {
 		}
 	}()
 	for range 20 {
-		if n := len(list(t, s, "x", 1, "name")); n != 20 {
-			t.Errorf("page 1 has %d records", n)
-		}
+		assert.Len(t, list(t, s, "x", 1, "name"), 20, "page 1")
 	}
 	<-done
-	if got := all(t, s, "x", "createdAt"); len(got) != 50 || got[49]["name"] != "New 19" {
-		t.Errorf("after 20 adds: %d records, last %v", len(got), got[len(got)-1]["name"])
+	got := all(t, s, "x", "createdAt")
+	if assert.Len(t, got, 50, "after 20 adds") {
+		assert.Equal(t, "New 19", got[49]["name"], "after 20 adds: the last")
 	}
 }
 
