@@ -130,6 +130,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *addr != "" {
 		cfg.Addr = *addr
 	}
+	// The demo shows every part of the graph, writes and login tokens too.
+	cfg.GrantAllScopes = *demo
 	if given.main != nil {
 		cfg.Addr = given.main.Addr().String()
 	}
@@ -257,6 +259,8 @@ func demoEnv(getenv func(string) string, upstreamURL string) func(string) string
 		"BOTPENGUIN_BASE_URL":   upstreamURL,
 		"BOTPENGUIN_API_KEY":    demoKey,
 		"GATEWAY_ACCESS_TOKENS": "",
+		"GATEWAY_WRITE_TOKENS":  "",
+		"GATEWAY_LOGIN_TOKENS":  "",
 		"ALLOW_UNAUTHENTICATED": "true",
 	}
 	return func(name string) string {

@@ -52,7 +52,7 @@ func codeOf(err error) string {
 	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken),
 		errors.Is(err, upstream.ErrUnauthorized):
 		return CodeUnauthenticated
-	case errors.Is(err, upstream.ErrForbidden):
+	case errors.Is(err, upstream.ErrForbidden), errors.Is(err, auth.ErrForbidden):
 		return CodeForbidden
 	case errors.Is(err, upstream.ErrRateLimited):
 		return CodeRateLimited

@@ -31,6 +31,7 @@ func TestErrorPresenterCodes(t *testing.T) {
 		"invalid token":     {auth.ErrInvalidToken, CodeUnauthenticated},
 		"upstream 401":      {upErr(upstream.ErrUnauthorized, 401), CodeUnauthenticated},
 		"upstream 403":      {upErr(upstream.ErrForbidden, 403), CodeForbidden},
+		"missing scope":     {fmt.Errorf("createCustomer: %w", auth.ErrForbidden), CodeForbidden},
 		"upstream 429":      {upErr(upstream.ErrRateLimited, 429), CodeRateLimited},
 		"upstream 503":      {upErr(upstream.ErrUnavailable, 503), CodeUpstreamUnavailable},
 		"bad response":      {upErr(upstream.ErrBadResponse, 200), CodeUpstreamBadResponse},

@@ -56,6 +56,9 @@ func (r *Resolver) WithLoaders(ctx context.Context, next graphql.OperationHandle
 // credential and the operation's loaders. Asking for it before any load
 // is what makes a query without a valid token cost no upstream call.
 func session(ctx context.Context) (upstream.Token, *loader.Loaders, error) {
+	if err := auth.Require(ctx, auth.ScopeRead); err != nil {
+		return "", nil, err
+	}
 	token, err := auth.Token(ctx)
 	if err != nil {
 		return "", nil, err

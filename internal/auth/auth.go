@@ -37,26 +37,81 @@ const maxTokenLen = 4096
 type Config struct {
 	// ServerKey, when set, selects server-key mode.
 	ServerKey string
-	// AccessTokens are the client tokens accepted in server-key mode.
+	// AccessTokens are the client tokens accepted in server-key mode, with
+	// ScopeRead.
 	AccessTokens []string
-	// AllowUnauthenticated lets clients without a token (and, when no access
-	// tokens are configured, with any token) use the server key.
+	// WriteTokens and LoginTokens are accepted too, and add ScopeWrite and
+	// ScopeLogin.
+	WriteTokens, LoginTokens []string
+	// AllowUnauthenticated lets clients without a token (and, when no
+	// tokens are configured, with any token) use the server key, with
+	// ScopeRead.
 	AllowUnauthenticated bool
+	// ReadOnly takes ScopeWrite and ScopeLogin from every client, in both
+	// modes (READ_ONLY).
+	ReadOnly bool
+	// GrantAll gives every client every scope (-demo).
+	GrantAll bool
 }
 
-// Authenticator resolves client credentials into the upstream credential.
+// Scope is a permission of a client, as a bit set: a field that needs one
+// the client lacks is FORBIDDEN and makes no upstream call.
+type Scope uint8
+
+// The scopes of the contract.
+const (
+	ScopeRead  Scope = 1 << iota // customers:read: the list, lookups
+	ScopeWrite                   // customers:write: createCustomer
+	ScopeLogin                   // customers:login: login tokens
+
+	allScopes = ScopeRead | ScopeWrite | ScopeLogin
+)
+
+// String is the scope's name as @requiresScopes spells it.
+func (s Scope) String() string {
+	switch s {
+	case ScopeRead:
+		return "customers:read"
+	case ScopeWrite:
+		return "customers:write"
+	case ScopeLogin:
+		return "customers:login"
+	}
+	return "customers:?"
+}
+
+// Authenticator resolves client credentials into the upstream credential
+// and the client's scopes.
 type Authenticator struct {
-	serverKey   upstream.Token
-	tokenHashes [][sha256.Size]byte
-	allowAnon   bool
+	serverKey upstream.Token
+	tokens    []knownToken
+	allowAnon bool
+	readOnly  bool
+	grantAll  bool
+}
+
+// knownToken is a configured client token, by its hash.
+type knownToken struct {
+	hash   [sha256.Size]byte
+	scopes Scope
 }
 
 // New returns an Authenticator. The combinations that would let nobody in,
 // or everybody in by accident, are refused earlier, by the configuration.
 func New(cfg Config) *Authenticator {
-	a := &Authenticator{serverKey: upstream.Token(cfg.ServerKey), allowAnon: cfg.AllowUnauthenticated}
-	for _, t := range cfg.AccessTokens {
-		a.tokenHashes = append(a.tokenHashes, sha256.Sum256([]byte(t)))
+	a := &Authenticator{serverKey: upstream.Token(cfg.ServerKey), allowAnon: cfg.AllowUnauthenticated,
+		readOnly: cfg.ReadOnly, grantAll: cfg.GrantAll}
+	for _, list := range []struct {
+		tokens []string
+		scopes Scope
+	}{
+		{cfg.AccessTokens, ScopeRead},
+		{cfg.WriteTokens, ScopeRead | ScopeWrite},
+		{cfg.LoginTokens, ScopeRead | ScopeLogin},
+	} {
+		for _, t := range list.tokens {
+			a.tokens = append(a.tokens, knownToken{sha256.Sum256([]byte(t)), list.scopes})
+		}
 	}
 	return a
 }
@@ -67,8 +122,10 @@ func (a *Authenticator) ServerKeyMode() bool { return a.serverKey != "" }
 type ctxKey struct{}
 
 type result struct {
-	token upstream.Token
-	err   error
+	token    upstream.Token
+	err      error
+	scopes   Scope
+	readOnly bool
 	// client is the SHA-256 of the access token the gateway verified
 	// itself; zero when it verified none.
 	client   [sha256.Size]byte
@@ -80,6 +137,13 @@ type result struct {
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := a.resolve(r.Header.Get("Authorization"))
+		if a.grantAll && res.err == nil {
+			res.scopes = allScopes
+		}
+		if a.readOnly {
+			res.scopes &^= ScopeWrite | ScopeLogin
+			res.readOnly = true
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, res)))
 	})
 }
@@ -90,33 +154,35 @@ func (a *Authenticator) resolve(header string) result {
 		if err != nil {
 			return result{err: err}
 		}
-		return result{token: upstream.Token(presented)}
+		// The agency key's own rights upstream decide.
+		return result{token: upstream.Token(presented), scopes: allScopes}
 	}
 	switch {
 	case errors.Is(err, ErrNoToken) && a.allowAnon:
-		return result{token: a.serverKey}
+		return result{token: a.serverKey, scopes: ScopeRead}
 	case err != nil:
 		return result{err: err}
-	case a.allowAnon && len(a.tokenHashes) == 0:
+	case a.allowAnon && len(a.tokens) == 0:
 		// Any token gets in, so a token says nothing about who the client is.
-		return result{token: a.serverKey}
+		return result{token: a.serverKey, scopes: ScopeRead}
 	}
-	if h, ok := a.known(presented); ok {
-		return result{token: a.serverKey, client: h, verified: true}
+	if h, scopes, ok := a.known(presented); ok {
+		return result{token: a.serverKey, client: h, verified: true, scopes: scopes}
 	}
 	return result{err: ErrInvalidToken}
 }
 
 // known compares in constant time against every configured token, so the
 // time taken says nothing about how close a guess was. It returns the
-// presented token's hash.
-func (a *Authenticator) known(presented string) ([sha256.Size]byte, bool) {
+// presented token's hash and the scopes of every list that holds it.
+func (a *Authenticator) known(presented string) ([sha256.Size]byte, Scope, bool) {
 	h := sha256.Sum256([]byte(presented))
-	found := 0
-	for i := range a.tokenHashes {
-		found |= subtle.ConstantTimeCompare(h[:], a.tokenHashes[i][:])
+	var scopes Scope
+	for _, t := range a.tokens {
+		match := subtle.ConstantTimeCompare(h[:], t.hash[:])
+		scopes |= t.scopes & Scope(-match) // all bits when match is 1, none when 0
 	}
-	return h, found == 1
+	return h, scopes, scopes != 0
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header.
@@ -154,6 +220,40 @@ func Sendable(s string) bool {
 	return true
 }
 
+// ErrForbidden is the error of a field whose scope the client lacks.
+var ErrForbidden = errors.New("auth: forbidden")
+
+// scopeError says which scope was missing; its text is safe to show.
+type scopeError struct {
+	missing  Scope
+	readOnly bool
+}
+
+func (e scopeError) Error() string {
+	if e.readOnly && e.missing != ScopeRead {
+		return "this gateway is read-only: " + e.missing.String() + " is not granted to anyone"
+	}
+	return "this field needs the " + e.missing.String() + " scope"
+}
+
+func (e scopeError) Is(target error) bool { return target == ErrForbidden }
+
+// Require returns nil when the request's client holds scope; otherwise the
+// request's auth error (no or an invalid token), or an error that is
+// ErrForbidden. Resolvers ask before any upstream call.
+func Require(ctx context.Context, scope Scope) error {
+	res, ok := ctx.Value(ctxKey{}).(result)
+	switch {
+	case !ok:
+		return ErrNoToken
+	case res.err != nil:
+		return res.err
+	case res.scopes&scope != scope:
+		return scopeError{missing: scope, readOnly: res.readOnly}
+	}
+	return nil
+}
+
 // Token returns the credential to send upstream for this request, or
 // ErrNoToken / ErrInvalidToken.
 func Token(ctx context.Context) (upstream.Token, error) {
@@ -177,5 +277,5 @@ func VerifiedClient(ctx context.Context) (id [sha256.Size]byte, ok bool) {
 // WithToken returns a context carrying token as the request's credential,
 // for callers outside HTTP (benchmarks, tests of the graph layer).
 func WithToken(ctx context.Context, token upstream.Token) context.Context {
-	return context.WithValue(ctx, ctxKey{}, result{token: token})
+	return context.WithValue(ctx, ctxKey{}, result{token: token, scopes: allScopes})
 }

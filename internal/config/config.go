@@ -17,12 +17,18 @@ import (
 // Config is every setting of the gateway, from the environment (see the
 // README's configuration table).
 type Config struct {
-	Addr                 string
-	MetricsAddr          string
-	ShutdownDelay        time.Duration
-	BaseURL              string
-	APIKey               string
-	AccessTokens         []string
+	Addr          string
+	MetricsAddr   string
+	ShutdownDelay time.Duration
+	BaseURL       string
+	APIKey        string
+	AccessTokens  []string
+	WriteTokens   []string
+	LoginTokens   []string
+	ReadOnly      bool
+	// GrantAllScopes gives every client every scope: set by -demo, never
+	// by the environment.
+	GrantAllScopes       bool
 	AllowUnauthenticated bool
 	UpstreamTimeout      time.Duration
 	RequestTimeout       time.Duration
@@ -73,6 +79,9 @@ func Load(getenv func(string) string) (Config, error) {
 		APIKey:               p.secret("BOTPENGUIN_API_KEY"),
 		AccessTokens:         p.tokens("GATEWAY_ACCESS_TOKENS"),
 		AllowUnauthenticated: p.boolean("ALLOW_UNAUTHENTICATED", false),
+		WriteTokens:          p.tokens("GATEWAY_WRITE_TOKENS"),
+		LoginTokens:          p.tokens("GATEWAY_LOGIN_TOKENS"),
+		ReadOnly:             p.boolean("READ_ONLY", false),
 		UpstreamTimeout:      p.duration("UPSTREAM_TIMEOUT", 10*time.Second, true),
 		RequestTimeout:       p.duration("REQUEST_TIMEOUT", 30*time.Second, true),
 		UpstreamRetries:      p.integer("UPSTREAM_RETRIES", 2, 0, 10),
@@ -107,11 +116,22 @@ func Load(getenv func(string) string) (Config, error) {
 		OTLPEndpoint:         p.otlpEndpoint("OTEL_EXPORTER_OTLP_ENDPOINT"),
 		OTELServiceName:      p.str("OTEL_SERVICE_NAME", "botpenguin-gateway"),
 	}
-	if cfg.APIKey == "" && len(cfg.AccessTokens) > 0 {
-		p.fail("GATEWAY_ACCESS_TOKENS", "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
+	clientTokens := map[string][]string{
+		"GATEWAY_ACCESS_TOKENS": cfg.AccessTokens,
+		"GATEWAY_WRITE_TOKENS":  cfg.WriteTokens,
+		"GATEWAY_LOGIN_TOKENS":  cfg.LoginTokens,
 	}
-	if cfg.APIKey != "" && len(cfg.AccessTokens) == 0 && !cfg.AllowUnauthenticated {
-		p.fail("GATEWAY_ACCESS_TOKENS", "required in server-key mode (BOTPENGUIN_API_KEY is set) unless ALLOW_UNAUTHENTICATED=true")
+	anyClientToken := false
+	for _, name := range []string{"GATEWAY_ACCESS_TOKENS", "GATEWAY_WRITE_TOKENS", "GATEWAY_LOGIN_TOKENS"} {
+		if len(clientTokens[name]) > 0 {
+			anyClientToken = true
+			if cfg.APIKey == "" {
+				p.fail(name, "only applies in server-key mode (set BOTPENGUIN_API_KEY)")
+			}
+		}
+	}
+	if cfg.APIKey != "" && !anyClientToken && !cfg.AllowUnauthenticated {
+		p.fail("GATEWAY_ACCESS_TOKENS", "required in server-key mode (BOTPENGUIN_API_KEY is set) unless ALLOW_UNAUTHENTICATED=true or GATEWAY_WRITE_TOKENS or GATEWAY_LOGIN_TOKENS is set")
 	}
 	switch {
 	case cfg.CacheKeySecret != "" && len(cfg.CacheKeySecret) < 16:

@@ -90,6 +90,11 @@ var configVarTable = []configVar{
 	{name: "MAX_DIRECTIVES", kind: kindInt, min: 0, max: 1 << 24, field: func(c Config) any { return c.MaxDirectives }},
 	{name: "OTEL_EXPORTER_OTLP_ENDPOINT", kind: kindOTLPURL, field: func(c Config) any { return c.OTLPEndpoint }},
 	{name: "OTEL_SERVICE_NAME", kind: kindString, field: func(c Config) any { return c.OTELServiceName }},
+	{name: "GATEWAY_WRITE_TOKENS", kind: kindTokens, field: func(c Config) any { return c.WriteTokens },
+		base: map[string]string{"BOTPENGUIN_API_KEY": "server-key"}},
+	{name: "GATEWAY_LOGIN_TOKENS", kind: kindTokens, field: func(c Config) any { return c.LoginTokens },
+		base: map[string]string{"BOTPENGUIN_API_KEY": "server-key"}},
+	{name: "READ_ONLY", kind: kindBool, field: func(c Config) any { return c.ReadOnly }},
 }
 
 // notFuzzed are variables LoadConfig reads that FuzzConfigVariable leaves
@@ -235,7 +240,7 @@ func checkConfigError(t *testing.T, v configVar, value string, err error, load f
 	msg := err.Error()
 	names := []string{v.name}
 	if v.kind == kindAPIKey || v.kind == kindTokens {
-		names = []string{"BOTPENGUIN_API_KEY", "GATEWAY_ACCESS_TOKENS"}
+		names = []string{v.name, "BOTPENGUIN_API_KEY", "GATEWAY_ACCESS_TOKENS"}
 	}
 	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(msg, n+": ") }) {
 		t.Fatalf("%s=%q refused with %q: it does not start with the variable's name", v.name, value, msg)

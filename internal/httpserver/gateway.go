@@ -65,7 +65,11 @@ func New(cfg config.Config, deps Deps) *Gateway {
 	authn := auth.New(auth.Config{
 		ServerKey:            cfg.APIKey,
 		AccessTokens:         cfg.AccessTokens,
+		WriteTokens:          cfg.WriteTokens,
+		LoginTokens:          cfg.LoginTokens,
 		AllowUnauthenticated: cfg.AllowUnauthenticated,
+		ReadOnly:             cfg.ReadOnly,
+		GrantAll:             cfg.GrantAllScopes,
 	})
 	var limiter *clientLimiter
 	if cfg.RateLimitRPS > 0 {
