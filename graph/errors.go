@@ -62,7 +62,10 @@ func codeOf(err error) string {
 		return CodeRequestTimeout
 	case errors.Is(err, upstream.ErrUnavailable):
 		return CodeUpstreamUnavailable
-	case errors.Is(err, upstream.ErrBadResponse):
+	case errors.Is(err, upstream.ErrBadResponse),
+		// Refusals that a resolver should have turned into userErrors or
+		// null: as before they had sentinels of their own.
+		errors.Is(err, upstream.ErrConflict), errors.Is(err, upstream.ErrRejected), errors.Is(err, upstream.ErrNotFound):
 		return CodeUpstreamBadResponse
 	case errors.As(err, new(upstream.RecordError)):
 		return CodeInvalidRecord

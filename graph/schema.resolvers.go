@@ -26,11 +26,7 @@ func (r *customerPageResolver) Nodes(ctx context.Context, obj *model.CustomerPag
 	for _, invalid := range page.Invalid {
 		graphql.AddError(ctx, invalid)
 	}
-	nodes := make([]*model.Customer, len(page.Customers))
-	for i := range page.Customers {
-		nodes[i] = r.statuses.customer(ctx, &page.Customers[i])
-	}
-	return nodes, nil
+	return r.statuses.customers(ctx, page.Customers), nil
 }
 
 // HasNextPage is the resolver for the hasNextPage field.

@@ -5,8 +5,9 @@
 //
 // do is the one pipeline of every endpoint (do.go). It maps every failure
 // to an *Error wrapping one sentinel (ErrUnauthorized, ErrForbidden,
-// ErrRateLimited, ErrUnavailable, ErrBadResponse), retries what the
-// request's method makes safe to retry, coalesces identical concurrent
+// ErrRateLimited, ErrUnavailable, ErrBadResponse, and the refusals that an
+// endpoint expects: ErrConflict, ErrRejected, ErrNotFound), retries what
+// the request's method makes safe to retry, coalesces identical concurrent
 // reads and counts its attempts in Prometheus metrics. It never prints a
 // token: not in errors, logs or metrics.
 //
@@ -85,6 +86,8 @@ type Client struct {
 
 	// Customers calls the customer endpoints.
 	Customers *CustomersService
+	// Users calls the user endpoints (login tokens).
+	Users *UsersService
 }
 
 // service is what a service of the client holds; each service is this
@@ -233,6 +236,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c.macs.New = c.newMAC
 	c.common.client = c
 	c.Customers = (*CustomersService)(&c.common)
+	c.Users = (*UsersService)(&c.common)
 	if c.http == nil {
 		var transport http.RoundTripper = newTransport()
 		if c.wrapTransport != nil {

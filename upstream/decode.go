@@ -92,38 +92,15 @@ type wireCustomer struct {
 	LastLogin        *string `json:"lastLogin"`
 }
 
-// decodeGoodPage decodes, in one pass, the answer almost every call gets: a
-// success envelope whose records all have the right JSON types. Anything
-// else (ok false) goes the careful way, through checkResponse and
-// decodePage, which tell every kind of bad answer apart.
-func decodeGoodPage(body []byte) (Page, bool) {
-	// The same fields and types as envelope, so that both paths refuse the
-	// same bodies.
-	var env struct {
-		Success *bool            `json:"success"`
-		Message string           `json:"message"`
-		Code    int              `json:"code"`
-		Data    *[]*wireCustomer `json:"data"`
-	}
-	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &env) != nil ||
-		env.Success == nil || !*env.Success || env.Data == nil {
-		return Page{}, false
-	}
-	var p Page
-	for i, w := range *env.Data {
-		p.add(i, w)
-	}
-	return p, true
-}
-
 // decodePage decodes the envelope's data array. One bad record does not
 // spoil the page: it goes to Page.Invalid and the others are kept.
 func decodePage(data []byte) (Page, error) {
 	var p Page
+	var times slab[time.Time]
 	var fast []*wireCustomer
 	if err := json.Unmarshal(data, &fast); err == nil {
 		for i, w := range fast {
-			p.add(i, w)
+			p.add(i, w, &times)
 		}
 		return p, nil
 	}
@@ -144,7 +121,7 @@ func decodePage(data []byte) (Page, error) {
 			p.Invalid = append(p.Invalid, RecordError{Index: i, ID: idOf(raw), Reason: jsonErr(err).Error()})
 			continue
 		}
-		p.add(i, &w)
+		p.add(i, &w, &times)
 	}
 	return p, nil
 }
@@ -159,13 +136,14 @@ func idOf(raw []byte) string {
 	return id
 }
 
-// add validates the record at index i and appends it to Customers or Invalid.
-func (p *Page) add(i int, w *wireCustomer) {
+// add validates the record at index i and appends it to Customers or
+// Invalid. Its optional times go to times.
+func (p *Page) add(i int, w *wireCustomer, times *slab[time.Time]) {
 	if w == nil {
 		p.Invalid = append(p.Invalid, RecordError{Index: i, Reason: "record is not a JSON object"})
 		return
 	}
-	c, err := w.customer()
+	c, err := w.customerWith(times)
 	if err != nil {
 		p.Invalid = append(p.Invalid, RecordError{Index: i, ID: c.ID, Reason: err.Error()})
 		return
@@ -175,7 +153,11 @@ func (p *Page) add(i int, w *wireCustomer) {
 
 // customer validates w and converts it. On error the returned Customer
 // holds the ID when there was one. Error texts name fields, never values.
-func (w *wireCustomer) customer() (Customer, error) {
+func (w *wireCustomer) customer() (Customer, error) { return w.customerWith(nil) }
+
+// customerWith is customer with its optional times in times (nil: one
+// allocation each).
+func (w *wireCustomer) customerWith(times *slab[time.Time]) (Customer, error) {
 	var c Customer
 	if w.ID == nil || *w.ID == "" {
 		return c, errors.New("missing _id")
@@ -194,14 +176,14 @@ func (w *wireCustomer) customer() (Customer, error) {
 		if err != nil {
 			return c, errors.New("updatedAt is not an RFC 3339 time")
 		}
-		c.UpdatedAt = &t
+		c.UpdatedAt = times.ptr(t)
 	}
 	if w.LastLogin != nil {
 		t, err := parseTime(*w.LastLogin)
 		if err != nil {
 			return c, errors.New("lastLogin is not an RFC 3339 time")
 		}
-		c.LastLogin = &t
+		c.LastLogin = times.ptr(t)
 	}
 	if w.Name != nil {
 		c.Name = *w.Name

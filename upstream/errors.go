@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -20,6 +21,13 @@ var (
 	ErrRateLimited  = errors.New("upstream: rate limited")
 	ErrUnavailable  = errors.New("upstream: unavailable")
 	ErrBadResponse  = errors.New("upstream: bad response")
+
+	// Refusals of a call's input. Only the endpoints that expect one
+	// report it (see refine); to any other, the same status is
+	// ErrBadResponse. Error.Message holds the upstream's reason.
+	ErrConflict = errors.New("upstream: conflict")  // 409: create, the email is taken
+	ErrRejected = errors.New("upstream: rejected")  // 400, 422: create, the input is refused
+	ErrNotFound = errors.New("upstream: not found") // 404: login token, no such user
 )
 
 // Error is a failed upstream call. It wraps one of the sentinels above
@@ -139,11 +147,12 @@ func CheckResponse(resp *http.Response, body []byte) (json.RawMessage, error) {
 	return checkAnswer(resp, body, token, time.Now())
 }
 
-// checkAnswer is CheckResponse with the token to mask and the time given.
-func checkAnswer(resp *http.Response, body []byte, token Token, now time.Time) (json.RawMessage, error) {
+// checkAnswer is CheckResponse with the token (and other secrets of the
+// request, such as a password) to mask and the time given.
+func checkAnswer(resp *http.Response, body []byte, token Token, now time.Time, secrets ...string) (json.RawMessage, error) {
 	data, err := checkResponse(resp, body, now)
 	if e, ok := err.(*Error); ok {
-		e.Message = cleanMessage(e.Message, token)
+		e.Message = cleanMessage(e.Message, token, secrets...)
 	}
 	return data, err
 }
@@ -231,11 +240,36 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	return d, true
 }
 
-// cleanMessage makes an upstream message fit to be passed on: the token
-// masked, valid UTF-8, no control characters, at most maxMessageLen bytes.
-func cleanMessage(msg string, token Token) string {
+// refine gives an answer that CheckResponse made ErrBadResponse the kind
+// that the endpoint expects for its status (as CheckResponse reads it: a
+// 2xx with success:false by its envelope code), when kindOf names one.
+func refine(err error, kindOf func(status int) error) error {
+	e, ok := err.(*Error)
+	if !ok || e.Kind != ErrBadResponse {
+		return err
+	}
+	status := e.StatusCode
+	if status >= 200 && status <= 299 {
+		status = e.EnvelopeCode
+	}
+	if k := kindOf(status); k != nil {
+		e.Kind = k
+	}
+	return err
+}
+
+// cleanMessage makes an upstream message fit to be passed on: no user info
+// in URLs, the token and secrets masked, valid UTF-8, no control
+// characters, at most maxMessageLen bytes.
+func cleanMessage(msg string, token Token, secrets ...string) string {
+	msg = dropUserinfo(msg)
 	if token != "" {
 		msg = strings.ReplaceAll(msg, string(token), redacted)
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, redacted)
+		}
 	}
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = strings.Map(func(r rune) rune {
@@ -253,4 +287,38 @@ func cleanMessage(msg string, token Token) string {
 		msg = msg[:cut] + "…"
 	}
 	return msg
+}
+
+// dropUserinfo removes the user info of every URL in msg:
+// https://partner:s3cret@host/x becomes https://host/x. Its password need
+// not be the token, and its user name is half a credential. The authority
+// ends at the first /, ?, #, \ or space; user info ends at its last @, as
+// url.Parse reads it.
+func dropUserinfo(msg string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, "://")
+		if i < 0 {
+			break
+		}
+		i += len("://")
+		b.WriteString(msg[:i])
+		msg = msg[i:]
+		authority := msg
+		if end := strings.IndexFunc(msg, endsAuthority); end >= 0 {
+			authority = msg[:end]
+		}
+		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+			msg = msg[at+1:]
+		}
+	}
+	if b.Len() == 0 {
+		return msg
+	}
+	b.WriteString(msg)
+	return b.String()
+}
+
+func endsAuthority(r rune) bool {
+	return r == '/' || r == '?' || r == '#' || r == '\\' || unicode.IsSpace(r)
 }

@@ -221,3 +221,42 @@ func TestBackoff(t *testing.T) {
 	d := c.backoff(100)
 	assert.True(t, d >= 0 && d <= 2*time.Second, "backoff(100) = %v, want within the cap", d)
 }
+
+// An upstream message may name a URL: its user info goes entirely, user
+// name included, whatever the password is; the rest of the URL stays.
+func TestCleanMessageDropsUserinfo(t *testing.T) {
+	const tok = Token("s3cr3t-key")
+	tests := []struct{ in, want string }{
+		{"see https://partner:s3cr3t-key@api.example.com/v1/x", "see https://api.example.com/v1/x"},
+		{"see https://partner:hunter2@api.example.com/v1/x", "see https://api.example.com/v1/x"},
+		{"see https://partner@api.example.com", "see https://api.example.com"},
+		{"redis://:hunter2@10.0.0.7:6379/0 is down", "redis://10.0.0.7:6379/0 is down"},
+		{"HTTPS://USER:PW@HOST?x=1 and ftp://a:b@c#f", "HTTPS://HOST?x=1 and ftp://c#f"},
+		{"https://user:p@ss@host/path", "https://host/path"},
+		{"https://user%40corp:pw@host", "https://host"},
+		{"two: http://a:b@h1/ and http://c:d@h2", "two: http://h1/ and http://h2"},
+		{"(https://u:p@host)", "(https://host)"},
+		{"\"https://u:p@host\", next", "\"https://host\", next"},
+		{"http://u:p@host\nnext line", "http://host next line"},
+		{"https://host/a@b?mail=x@y.com#z@w", "https://host/a@b?mail=x@y.com#z@w"},
+		{"https://host and mail@example.com", "https://host and mail@example.com"},
+		{"email a@b.com is taken", "email a@b.com is taken"},
+		{"no url ://", "no url ://"},
+		{"://u:p@host", "://host"},
+		{"https://https://u:p@host", "https://https://host"},
+		{strings.Repeat("x", 190) + " https://partner:hunter2@host", strings.Repeat("x", 190) + " https://h…"},
+	}
+	for _, tt := range tests {
+		got := cleanMessage(tt.in, tok)
+		assert.Equal(t, tt.want, got, "cleanMessage(%q)", tt.in)
+		assert.NotContains(t, got, "hunter2", "cleanMessage(%q)", tt.in)
+		assert.NotContains(t, got, "partner", "cleanMessage(%q)", tt.in)
+	}
+
+	// Through the client's error, as a client reads it.
+	_, err := checkAnswer(&http.Response{StatusCode: 422, Header: http.Header{}},
+		[]byte(`{"success":false,"message":"fetch https://partner:s3cr3t-key@host/x failed","code":422}`), tok, time.Now())
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "upstream: bad response (HTTP 422): fetch https://host/x failed", e.Public())
+}

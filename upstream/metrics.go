@@ -17,6 +17,11 @@ const (
 	outcomeUnavailable  = "unavailable"
 	outcomeBadResponse  = "bad_response"
 	outcomeCanceled     = "canceled"
+	// Refusals of the input: the upstream is fine, the caller's input is
+	// not (see ErrConflict), so they are not bad_response.
+	outcomeConflict = "conflict"
+	outcomeRejected = "rejected"
+	outcomeNotFound = "not_found"
 )
 
 // metrics are the client's Prometheus collectors. They exist even without
@@ -122,6 +127,12 @@ func outcomeOf(err error) string {
 		return outcomeUnavailable
 	case errors.Is(err, ErrBadResponse):
 		return outcomeBadResponse
+	case errors.Is(err, ErrConflict):
+		return outcomeConflict
+	case errors.Is(err, ErrRejected):
+		return outcomeRejected
+	case errors.Is(err, ErrNotFound):
+		return outcomeNotFound
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return outcomeCanceled
 	default:

@@ -15,12 +15,17 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
-// stubList is an upstream of pages of pageSize customers, ids c1, c2, ...,
-// total in all, that counts the pages asked of it. No HTTP.
+// stubList is an upstream of pages of pageSize customers, ids c1, c2, ...
+// (emails c1@example.com, ...), total in all, that counts the pages asked
+// of it. No HTTP.
 type stubList struct {
 	total, pageSize int
 	err             error // every call fails with it when set
+	errPage         int   // only this page fails, when set
 	age             time.Duration
+	totals          map[upstream.Token]int // a token's own total, instead of total
+	shift           int                    // customers n1..n<shift> come first, pushing the others down
+	onFetch         func(page int)         // called before a page is answered
 
 	mu    sync.Mutex
 	calls []loader.PageKey
@@ -29,13 +34,26 @@ type stubList struct {
 func (s *stubList) fetch(_ context.Context, token upstream.Token, page int, sort upstream.Sort) (upstream.Page, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, loader.PageKey{Token: token, Page: page, Sort: sort})
+	total, ok := s.totals[token]
+	if !ok {
+		total = s.total
+	}
+	onFetch, shift := s.onFetch, s.shift
 	s.mu.Unlock()
-	if s.err != nil {
+	if onFetch != nil {
+		onFetch(page)
+	}
+	if s.err != nil && (s.errPage == 0 || s.errPage == page) {
 		return upstream.Page{}, s.err
 	}
 	p := upstream.Page{Age: s.age}
-	for i := (page-1)*s.pageSize + 1; i <= min(page*s.pageSize, s.total); i++ {
-		p.Customers = append(p.Customers, upstream.Customer{ID: fmt.Sprintf("c%d", i), Name: string(token)})
+	for j := (page-1)*s.pageSize + 1; j <= min(page*s.pageSize, total+shift); j++ {
+		id := fmt.Sprintf("c%d", j-shift)
+		if j <= shift {
+			id = fmt.Sprintf("n%d", j)
+		}
+		email := id + "@example.com"
+		p.Customers = append(p.Customers, upstream.Customer{ID: id, Name: string(token), Email: &email})
 	}
 	return p, nil
 }

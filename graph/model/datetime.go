@@ -20,10 +20,14 @@ type DateTime struct{ time.Time }
 // MarshalGQL writes the instant as a JSON string.
 func (t DateTime) MarshalGQL(w io.Writer) {
 	var buf [len(dateTimeLayout) + 8]byte
-	b := append(buf[:0], '"')
-	b = t.UTC().AppendFormat(b, dateTimeLayout)
+	_, _ = w.Write(t.AppendJSON(buf[:0]))
+}
+
+// AppendJSON appends the JSON string that MarshalGQL writes.
+func (t DateTime) AppendJSON(b []byte) []byte {
 	b = append(b, '"')
-	_, _ = w.Write(b)
+	b = t.UTC().AppendFormat(b, dateTimeLayout)
+	return append(b, '"')
 }
 
 // UnmarshalGQL accepts any RFC 3339 string, with or without fractions.

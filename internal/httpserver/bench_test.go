@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/botpenguin-gateway/gateway/internal/app"
@@ -69,6 +71,30 @@ func benchQuery(b *testing.B, body string, vars map[string]string, header ...str
 
 func BenchmarkQ1(b *testing.B) { benchQuery(b, benchQ1, nil) }
 func BenchmarkQ2(b *testing.B) { benchQuery(b, benchQ2, nil) }
+
+// BenchmarkQ1DistinctTokens is a request that nothing can share: every
+// request has a token of its own, so neither request coalescing, the
+// answer cache nor upstream coalescing helps, and each one costs a whole
+// page of every field: parsing, an upstream call, decoding, resolving and
+// rendering. The configuration is the default, as in the peer harness.
+func BenchmarkQ1DistinctTokens(b *testing.B) {
+	h := benchHandler(b, nil)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader([]byte(benchQ1)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer bench-token-"+strconv.FormatInt(n.Add(1), 10))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
 
 // BenchmarkQ1Gzip is BenchmarkQ1 for a browser: the answer is compressed.
 func BenchmarkQ1Gzip(b *testing.B) { benchQuery(b, benchQ1, nil, "Accept-Encoding", "gzip") }

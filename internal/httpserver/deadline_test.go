@@ -73,7 +73,7 @@ func TestRequestTimeoutEndsAScanWithACodedErrorAndPartialData(t *testing.T) {
 			}](t, r)
 			assert.Len(t, data.Customers.Nodes, 20, "what resolved in time is answered")
 			assert.Nil(t, data.C)
-			assert.LessOrEqual(t, e.up.Calls(), int64(4), "the scan stopped at the hanging page")
+			assert.LessOrEqual(t, e.up.Calls(), int64(5), "the scan stopped at the window of the hanging page (2-5)")
 		})
 	}
 }

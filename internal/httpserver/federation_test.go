@@ -30,7 +30,9 @@ func TestEntitiesAreOneScan(t *testing.T) {
 		assert.Equal(t, records[idx]["_id"], got[i].ID)
 	}
 	assert.Nil(t, got[5], "an unknown id is a null entity, not an error")
-	assert.EqualValues(t, 16, e.up.Calls(), "one scan: 15 pages and the empty one that ends the list")
+	// 15 pages and the empty one that ends the list, read as page 1 and
+	// windows of 4 (2-5, ..., 14-17): the last window reaches page 17.
+	assert.EqualValues(t, 17, e.up.Calls(), "one scan: 15 pages, the empty one that ends the list, and the rest of its window")
 }
 
 func TestEntitiesFollowAuth(t *testing.T) {

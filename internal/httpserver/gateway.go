@@ -57,6 +57,26 @@ const apqMemoryEntries = 1000
 // before their scan starts.
 const idBatchWait = time.Millisecond
 
+// The lookup index (see loader.Index): 100,000 ids and emails (2,500
+// pages of 20 customers, about 6 MB when full), each used for 5 minutes
+// after its page was fetched. Every entry is checked on use, so its age
+// bounds only how often a customer that moved costs one wasted page
+// before the scan.
+const (
+	lookupIndexEntries = 100_000
+	lookupIndexMaxAge  = 5 * time.Minute
+)
+
+// scanWindow is how many pages a customer(id) scan fetches at once: 4, and
+// at most a quarter of UPSTREAM_MAX_CONCURRENCY, so that scans leave most
+// upstream slots to other requests.
+func scanWindow(upstreamConcurrency int) int {
+	if upstreamConcurrency == 0 { // no limit
+		return 4
+	}
+	return min(4, max(1, upstreamConcurrency/4))
+}
+
 // New builds the gateway's handler.
 func New(cfg config.Config, deps Deps) *Gateway {
 	deps.Logger = slog.New(LogHandler(deps.Logger.Handler()))
@@ -160,7 +180,11 @@ func metricsPage(reg *prometheus.Registry) http.Handler {
 func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server {
 	resolver := graph.NewResolver(deps.Customers, graph.Options{
 		Logger: deps.Logger, MaxPage: cfg.MaxPage,
-		Loaders: loader.Options{ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait},
+		Loaders: loader.Options{
+			ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait,
+			ScanWindow: scanWindow(cfg.UpstreamConcurrency),
+			Index:      loader.NewIndex(lookupIndexEntries, lookupIndexMaxAge),
+		},
 	})
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.Options{})
@@ -208,6 +232,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 	srv.AroundOperations(resolver.WithLoaders)
 	srv.AroundOperations(shareQueriesOnly)
 	srv.AroundOperations(answerTimedOut)
+	srv.AroundFields(graph.RenderCustomerLists)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		resp := next(ctx)
 		recordResponse(ctx, resp)

@@ -94,7 +94,10 @@ func (w complexityWalker) field(f *ast.Field) int {
 	case ast.Object, ast.Interface, ast.Union:
 		child = w.selectionSet(f.SelectionSet)
 	}
-	args := f.ArgumentMap(w.vars)
+	var args map[string]any // read only for fields with arguments: a map each costs an allocation
+	if len(f.Definition.Arguments) > 0 {
+		args = f.ArgumentMap(w.vars)
+	}
 	owners := []*ast.Definition{f.ObjectDefinition}
 	if f.ObjectDefinition.Kind == ast.Interface {
 		// An interface field costs what its dearest implementation does.

@@ -230,13 +230,13 @@ func TestCustomerByID(t *testing.T) {
 	require.Empty(t, r.Errors, r.Raw)
 	got := decode[struct{ Customer customerJSON }](t, r).Customer
 	assert.Equal(t, expected(t, records[45]), got)
-	assert.EqualValues(t, 3, e.up.Calls(), "pages 1..3 scanned, stopping at the one holding the id")
+	assert.EqualValues(t, 5, e.up.Calls(), "page 1, then pages 2..5 at once, stopping at the window holding the id")
 
 	e.up.ResetCalls()
 	r = e.query(`{ customer(id: "0000000000000000000000ff") { id } }`, nil)
 	require.Empty(t, r.Errors, r.Raw)
 	assert.JSONEq(t, `{"customer": null}`, string(r.Data))
-	assert.EqualValues(t, 16, e.up.Calls(), "15 pages, then the empty page that ends the list")
+	assert.EqualValues(t, 17, e.up.Calls(), "15 pages, then the empty page that ends the list, and the rest of its window (14-17)")
 }
 
 func TestCustomerScanLimit(t *testing.T) {

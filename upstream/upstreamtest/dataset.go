@@ -26,6 +26,8 @@ type customer struct {
 	lastLogin        *time.Time
 	record           map[string]any
 	json             []byte
+
+	user // who get-user-token knows: read from the record as served
 }
 
 // stamp is the id and creation time of customer i of a tenant: strictly
@@ -100,6 +102,7 @@ type dataset struct {
 	label    string
 	tenant   int
 	pageSize int
+	staff    []user // the users who are not customers (see staffOf)
 
 	mu   sync.Mutex // serializes add
 	snap atomic.Pointer[snapshot]
@@ -118,9 +121,10 @@ func newDataset(cs []customer, tenant int, label string, pageSize int) (*dataset
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
+		cs[i].user = customerUser(cs[i].record)
 		cs[i].json, cs[i].record = b, nil
 	}
-	d := &dataset{label: label, tenant: tenant, pageSize: pageSize}
+	d := &dataset{label: label, tenant: tenant, pageSize: pageSize, staff: staffOf(tenant, label)}
 	d.snap.Store(&snapshot{customers: cs, pages: buildPages(cs, pageSize)})
 	return d, nil
 }
@@ -132,6 +136,23 @@ func (d *dataset) current() *snapshot { return d.snap.Load() }
 func (d *dataset) add(nc Customer) map[string]any {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return copyRecord(d.insert(nc))
+}
+
+// create is add as the upstream's create does it: unless a user (customer
+// or staff) already has nc's email, compared case-insensitively; then
+// taken is true and nothing changes. It returns the new record's JSON.
+func (d *dataset) create(nc Customer) (rec []byte, taken bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, found := d.userByEmail(nc.Email, ""); found {
+		return nil, true
+	}
+	return d.insert(nc), false
+}
+
+// insert is add with d.mu held; it returns the record's JSON.
+func (d *dataset) insert(nc Customer) []byte {
 	old := d.current()
 	id, created, _ := stamp(len(old.customers), d.tenant)
 	rec := map[string]any{
@@ -152,10 +173,11 @@ func (d *dataset) add(nc Customer) map[string]any {
 	if err != nil {
 		panic(err) // strings only
 	}
-	c := customer{name: nc.Name, created: created, updated: created, json: b}
+	c := customer{name: nc.Name, created: created, updated: created, json: b,
+		user: user{id: id, email: nc.Email, typ: userCustomer, active: true}}
 	cs := append(slices.Clip(old.customers), c) // a new array: old is still served
 	d.snap.Store(&snapshot{customers: cs, pages: buildPages(cs, d.pageSize)})
-	return copyRecord(b)
+	return b
 }
 
 // copyRecord decodes a record's JSON into a map the caller may change.

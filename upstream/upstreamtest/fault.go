@@ -1,24 +1,37 @@
 package upstreamtest
 
 import (
+	"bufio"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// A Fault may answer a /customer/list call in place of the normal handler:
-// it returns true when it wrote an answer (or gave up on the request), false
-// to let the normal answer follow. It runs after the call is counted and
-// before authentication. r.Context() is done when the client goes away or
-// the server closes. Faults are safe for concurrent use.
+// A Fault may answer a call of any endpoint in place of the normal handler
+// (OnPath limits it to one): it returns true when it wrote an answer (or
+// gave up on the request), false to let the normal answer follow. It runs
+// after the call is counted and noted, and before authentication.
+// r.Context() is done when the client goes away or the server closes.
+// Faults are safe for concurrent use.
 type Fault func(w http.ResponseWriter, r *http.Request) bool
 
 // Status answers with HTTP status code and a success:false envelope whose
 // code is the same.
 func Status(code int) Fault {
 	body := errBody(code, http.StatusText(code))
+	return func(w http.ResponseWriter, _ *http.Request) bool {
+		write(w, code, body)
+		return true
+	}
+}
+
+// StatusMessage answers with HTTP status code and a success:false
+// envelope with that code and msg, e.g. a 422 that names a field.
+func StatusMessage(code int, msg string) Fault {
+	body := errBody(code, msg)
 	return func(w http.ResponseWriter, _ *http.Request) bool {
 		write(w, code, body)
 		return true
@@ -155,4 +168,51 @@ func Notify(ch chan<- string, f Fault) Fault {
 		}
 		return f(w, r)
 	}
+}
+
+// OnPath applies f to the calls of the endpoint at path only (PathList,
+// PathCreate, PathUserToken); other endpoints answer normally, as all do
+// when f is nil.
+func OnPath(path string, f Fault) Fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if f == nil || r.URL.Path != path {
+			return false
+		}
+		return f(w, r)
+	}
+}
+
+// LoseAnswer lets the call do what it does (a create creates), then closes
+// the connection instead of answering: the answer is lost on the way, and
+// the client cannot tell whether the upstream acted.
+func LoseAnswer() Fault {
+	return func(w http.ResponseWriter, _ *http.Request) bool {
+		if lw, ok := w.(*losable); ok {
+			lw.lose = true
+		}
+		return false
+	}
+}
+
+// losable is the writer of a call that has a fault: when LoseAnswer
+// marked it, the answer is dropped with the connection.
+type losable struct {
+	http.ResponseWriter
+	lose bool
+}
+
+// drop closes the connection without an answer.
+func (l *losable) drop() {
+	if conn, _, err := http.NewResponseController(l.ResponseWriter).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection, for faults
+// that hijack it.
+func (l *losable) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+// Hijack is the connection's, for faults that assert http.Hijacker.
+func (l *losable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(l.ResponseWriter).Hijack()
 }

@@ -6,8 +6,11 @@
 // It serves GET /customer/list?page=N&sort=FIELD from a deterministic
 // dataset whose answers are precomputed, so that it is cheap enough for
 // benchmarks. The dataset is mutable: Add creates a customer, as the
-// upstream's create would, and the answers are computed again. Faults (see
-// Fault) make it fail, stall or rate limit, at start or at run time.
+// upstream's create would, and the answers are computed again. It also
+// serves the create itself (POST /customer/create) and login tokens (GET
+// /ext/get-user-token, see LoginKey and staffOf). Faults (see Fault) make
+// any endpoint fail, stall, rate limit or lose its answer, at start or at
+// run time.
 package upstreamtest
 
 import (
@@ -31,7 +34,10 @@ type Server struct {
 	srv    *httptest.Server
 	ctx    context.Context // parent of every request context; cancelled by Close
 	cancel context.CancelFunc
-	calls  atomic.Int64
+	calls  atomic.Int64 // PathList
+
+	createCalls atomic.Int64
+	tokenCalls  atomic.Int64
 
 	// Set by options, read-only once serving.
 	customers int
@@ -44,9 +50,11 @@ type Server struct {
 	def     *dataset            // the dataset of every accepted token that is not a tenant's
 	tenants map[string]*dataset // token → its own dataset
 
-	mu       sync.Mutex
-	fault    Fault
-	requests []Request
+	mu        sync.Mutex
+	fault     Fault
+	requests  []Request
+	creates   []CreateRequest
+	tokenReqs []TokenRequest
 }
 
 type tenantOption struct{ token, label string }
@@ -77,8 +85,8 @@ func WithPageSize(n int) Option { return func(s *Server) { s.pageSize = n } }
 // does.
 func WithToken(tok string) Option { return func(s *Server) { s.token = tok } }
 
-// WithLatency delays every /customer/list answer by d (cut short when the
-// client goes away).
+// WithLatency delays every answer by d (cut short when the client goes
+// away).
 func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
 
 // WithRecord lets f change the raw JSON record of customer i (0-based, in
@@ -117,7 +125,9 @@ func NewServer(opts ...Option) *Server {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/customer/list", s.serveList)
+	mux.HandleFunc(PathList, s.serveList)
+	mux.HandleFunc(PathCreate, s.serveCreate)
+	mux.HandleFunc(PathUserToken, s.serveUserToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		write(w, http.StatusNotFound, errBody(404, "Not Found"))
 	})
@@ -154,11 +164,28 @@ func (s *Server) Close() {
 // included.
 func (s *Server) Calls() int64 { return s.calls.Load() }
 
-// ResetCalls sets Calls to zero and forgets the noted requests.
+// CallsTo is the number of requests received by the endpoint at path
+// (PathList, PathCreate, PathUserToken), failed ones included.
+func (s *Server) CallsTo(path string) int64 {
+	switch path {
+	case PathList:
+		return s.calls.Load()
+	case PathCreate:
+		return s.createCalls.Load()
+	case PathUserToken:
+		return s.tokenCalls.Load()
+	}
+	panic("upstreamtest: CallsTo: no endpoint " + path)
+}
+
+// ResetCalls sets every endpoint's calls to zero and forgets the noted
+// requests.
 func (s *Server) ResetCalls() {
 	s.calls.Store(0)
+	s.createCalls.Store(0)
+	s.tokenCalls.Store(0)
 	s.mu.Lock()
-	s.requests = nil
+	s.requests, s.creates, s.tokenReqs = nil, nil, nil
 	s.mu.Unlock()
 }
 
@@ -170,7 +197,24 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// SetFault makes the server answer the next calls through f; nil clears it.
+// CreateRequests returns the last /customer/create requests received (at
+// most 1000), oldest first.
+func (s *Server) CreateRequests() []CreateRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]CreateRequest(nil), s.creates...)
+}
+
+// TokenRequests returns the last /ext/get-user-token requests received (at
+// most 1000), oldest first.
+func (s *Server) TokenRequests() []TokenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]TokenRequest(nil), s.tokenReqs...)
+}
+
+// SetFault makes the server answer the next calls, of every endpoint,
+// through f (OnPath limits it to one); nil clears it.
 func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	s.fault = f
@@ -219,27 +263,18 @@ var unauthorized = errBody(401, "Unauthorized")
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	s.calls.Add(1)
 	q := r.URL.Query()
-	tok, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	hasBearer = hasBearer && tok != ""
-	ten := s.def
-	if d, ok := s.tenants[tok]; ok && hasBearer {
-		ten = d
-	}
+	tok, hasBearer := bearerOf(r)
+	ten := s.tenantOf(tok, hasBearer)
 	s.mu.Lock()
-	if len(s.requests) == maxRequests {
-		s.requests = append(s.requests[:0], s.requests[1:]...)
-	}
-	s.requests = append(s.requests, Request{
+	s.requests = noted(s.requests, Request{
 		Page: q.Get("page"), Sort: q.Get("sort"), AuthType: r.Header.Get("authtype"),
 		HasBearer: hasBearer, Tenant: ten.label,
 	})
 	fault := s.fault
 	s.mu.Unlock()
 
-	if s.latency > 0 && !wait(r.Context(), s.latency) {
-		return
-	}
-	if fault != nil && fault(w, r) {
+	w, done := s.intercept(w, r, fault)
+	if done {
 		return
 	}
 
@@ -247,8 +282,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 		write(w, http.StatusMethodNotAllowed, errBody(405, "Method Not Allowed"))
 		return
 	}
-	_, tenantToken := s.tenants[tok]
-	if r.Header.Get("authtype") != "Key" || !hasBearer || (!tenantToken && s.token != "" && tok != s.token) {
+	if !s.authorized(r, tok, hasBearer) {
 		write(w, http.StatusUnauthorized, unauthorized)
 		return
 	}
@@ -277,7 +311,47 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	write(w, http.StatusOK, ps[page-1])
 }
 
+// bearerOf is r's bearer token; ok is false when there is none.
+func bearerOf(r *http.Request) (tok string, ok bool) {
+	tok, ok = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return tok, ok && tok != ""
+}
+
+// tenantOf is the dataset that the bearer token tok sees.
+func (s *Server) tenantOf(tok string, hasBearer bool) *dataset {
+	if d, ok := s.tenants[tok]; ok && hasBearer {
+		return d
+	}
+	return s.def
+}
+
+// authorized checks the headers of every endpoint: authtype Key and a
+// bearer token that the server accepts (see WithToken and WithTenant).
+func (s *Server) authorized(r *http.Request, tok string, hasBearer bool) bool {
+	_, tenantToken := s.tenants[tok]
+	return r.Header.Get("authtype") == "Key" && hasBearer && (tenantToken || s.token == "" || tok == s.token)
+}
+
+// intercept is what every endpoint does before its answer: the latency,
+// then fault. done is true when the request is answered (or given up);
+// otherwise the answer goes to the returned writer, through which a fault
+// can lose it (LoseAnswer).
+func (s *Server) intercept(w http.ResponseWriter, r *http.Request, fault Fault) (_ http.ResponseWriter, done bool) {
+	if s.latency > 0 && !wait(r.Context(), s.latency) {
+		return w, true
+	}
+	if fault == nil {
+		return w, false
+	}
+	lw := &losable{ResponseWriter: w}
+	return lw, fault(lw, r)
+}
+
 func write(w http.ResponseWriter, status int, body []byte) {
+	if lw, ok := w.(*losable); ok && lw.lose {
+		lw.drop()
+		return
+	}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json; charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}

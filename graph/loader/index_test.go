@@ -1,0 +1,283 @@
+package loader_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
+
+// indexed are loaders as the gateway builds them: a shared index, scans in
+// windows of 4 pages.
+func indexed(s *stubList, x *loader.Index) *loader.Loaders {
+	return loader.New(s.fetch, loader.Options{ScanMaxPages: 50, IDBatchWait: time.Millisecond, ScanWindow: 4, Index: x})
+}
+
+func createdAt(token upstream.Token, pages ...int) []loader.PageKey {
+	keys := make([]loader.PageKey, len(pages))
+	for i, p := range pages {
+		keys[i] = loader.PageKey{Token: token, Page: p, Sort: upstream.SortCreatedAt}
+	}
+	return keys
+}
+
+func (s *stubList) reset() {
+	s.mu.Lock()
+	s.calls = nil
+	s.mu.Unlock()
+}
+
+func TestAWarmLookupCostsThePageWhereTheCustomerWasSeen(t *testing.T) {
+	s := &stubList{total: 300, pageSize: 20}
+	x := loader.NewIndex(1000, time.Minute)
+	ctx := context.Background()
+	// One operation shows pages 3 by creation date and 2 by name...
+	l := indexed(s, x)
+	_, err := l.Page(ctx, loader.PageKey{Token: "a", Page: 3, Sort: upstream.SortCreatedAt})
+	require.NoError(t, err)
+	_, err = l.Page(ctx, loader.PageKey{Token: "a", Page: 7, Sort: upstream.SortName})
+	require.NoError(t, err)
+	s.reset()
+
+	// ...and later ones find customers there, one page each.
+	c, err := indexed(s, x).Customer(ctx, "a", "c45")
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.Equal(t, "c45", c.ID)
+	found, errs := indexed(s, x).Customers(ctx, "a", []string{"c125", "c41"})
+	assert.Equal(t, []error{nil, nil}, errs)
+	assert.Equal(t, "c125", found[0].ID)
+	assert.Equal(t, "c41", found[1].ID)
+	assert.ElementsMatch(t, []loader.PageKey{
+		{Token: "a", Page: 3, Sort: upstream.SortCreatedAt},
+		{Token: "a", Page: 7, Sort: upstream.SortName},
+		{Token: "a", Page: 3, Sort: upstream.SortCreatedAt},
+	}, s.pages(), "one page per operation, in the sort it was seen in")
+
+	at, ok := x.Email("a", "C45@Example.COM")
+	assert.True(t, ok, "emails are indexed too, in any case")
+	assert.Equal(t, loader.Location{Page: 3, Sort: upstream.SortCreatedAt}, at)
+}
+
+func TestACustomerNoLongerOnItsPageIsScannedFor(t *testing.T) {
+	s := &stubList{total: 300, pageSize: 20}
+	x := loader.NewIndex(1000, time.Minute)
+	ctx := context.Background()
+	_, err := indexed(s, x).Page(ctx, loader.PageKey{Token: "a", Page: 3, Sort: upstream.SortCreatedAt})
+	require.NoError(t, err)
+	s.mu.Lock()
+	s.shift, s.calls = 20, nil // c45 moves from page 3 to page 4
+	s.mu.Unlock()
+
+	c, err := indexed(s, x).Customer(ctx, "a", "c45")
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.Equal(t, "c45", c.ID)
+	calls := s.pages()
+	require.NotEmpty(t, calls)
+	assert.Equal(t, createdAt("a", 3)[0], calls[0], "the indexed page first")
+	assert.ElementsMatch(t, createdAt("a", 3, 1, 2, 4, 5), calls, "then the scan, which gets page 3 from the operation")
+
+	s.reset()
+	c, err = indexed(s, x).Customer(ctx, "a", "c45")
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.Equal(t, createdAt("a", 4), s.pages(), "the scan taught the index the new page")
+}
+
+func TestAGoneCustomerIsForgotten(t *testing.T) {
+	s := &stubList{total: 300, pageSize: 20}
+	x := loader.NewIndex(1000, time.Minute)
+	ctx := context.Background()
+	_, err := indexed(s, x).Page(ctx, loader.PageKey{Token: "a", Page: 1, Sort: upstream.SortCreatedAt})
+	require.NoError(t, err)
+	s.mu.Lock()
+	s.totals = map[upstream.Token]int{"a": 0} // every customer is gone
+	s.mu.Unlock()
+
+	c, err := indexed(s, x).Customer(ctx, "a", "c5")
+	require.NoError(t, err)
+	assert.Nil(t, c)
+	_, ok := x.ID("a", "c5")
+	assert.False(t, ok, "no page is tried again for it")
+}
+
+func TestTheIndexNeverAnswersForAnotherCredential(t *testing.T) {
+	s := &stubList{total: 300, pageSize: 20, totals: map[upstream.Token]int{"b": 0}}
+	x := loader.NewIndex(1000, time.Minute)
+	ctx := context.Background()
+	_, err := indexed(s, x).Page(ctx, loader.PageKey{Token: "a", Page: 3, Sort: upstream.SortCreatedAt})
+	require.NoError(t, err)
+	s.reset()
+
+	// b's list is empty: b never gets a's customer, and b's lookup is b's
+	// own scan (page 1, empty), not a's page.
+	c, err := indexed(s, x).Customer(ctx, "b", "c45")
+	require.NoError(t, err)
+	assert.Nil(t, c)
+	assert.Equal(t, createdAt("b", 1), s.pages())
+	_, ok := x.ID("b", "c45")
+	assert.False(t, ok)
+	_, ok = x.Email("b", "c45@example.com")
+	assert.False(t, ok)
+
+	// c sees the same list as a: it finds the customer through its own
+	// scan, from its own pages.
+	s.reset()
+	c, err = indexed(s, x).Customer(ctx, "c", "c45")
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.Equal(t, "c", c.Name, "from c's own upstream answer")
+	assert.ElementsMatch(t, createdAt("c", 1, 2, 3, 4, 5), s.pages())
+}
+
+func TestAnEntryIsUsedForMaxAgeAfterItsPageWasFetched(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	x := loader.NewIndex(1000, time.Minute)
+	loader.SetIndexClock(x, func() time.Time { return now })
+	x.Learn(loader.PageKey{Token: "a", Page: 1, Sort: upstream.SortCreatedAt}, upstream.Page{
+		Customers: []upstream.Customer{{ID: "c1"}},
+	})
+	// A page from the page cache, fetched from the upstream 50 s ago.
+	x.Learn(loader.PageKey{Token: "a", Page: 2, Sort: upstream.SortCreatedAt}, upstream.Page{
+		Customers: []upstream.Customer{{ID: "c2"}}, Age: 50 * time.Second,
+	})
+
+	now = now.Add(30 * time.Second)
+	_, ok := x.ID("a", "c1")
+	assert.True(t, ok)
+	_, ok = x.ID("a", "c2")
+	assert.False(t, ok, "its page was fetched 80 s ago")
+	now = now.Add(30 * time.Second)
+	_, ok = x.ID("a", "c1")
+	assert.False(t, ok)
+}
+
+func TestTheIndexIsBoundedInEntries(t *testing.T) {
+	x := loader.NewIndex(10, time.Minute)
+	for p := 1; p <= 50; p++ {
+		x.Learn(loader.PageKey{Token: "a", Page: p}, upstream.Page{Customers: []upstream.Customer{{ID: "c" + strconv.Itoa(p)}}})
+		assert.LessOrEqual(t, loader.IndexLen(x), 10)
+	}
+	_, ok := x.ID("a", "c50")
+	assert.True(t, ok, "the latest entries are kept")
+	_, ok = x.ID("a", "c1")
+	assert.False(t, ok, "the earliest are dropped")
+}
+
+func TestAColdScanCostsNoMoreCallsThanOneByOneInTheCommonCases(t *testing.T) {
+	for name, tc := range map[string]struct {
+		ids   []string
+		pages []int
+	}{
+		"a customer on page 1":         {[]string{"c7"}, []int{1}},
+		"customers on pages 3 and 5":   {[]string{"c45", "c85"}, []int{1, 2, 3, 4, 5}},
+		"customers on pages 1 and 9":   {[]string{"c1", "c170"}, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		"a customer on page 3 alone":   {[]string{"c45"}, []int{1, 2, 3, 4, 5}},                                           // +2: the rest of its window
+		"an unknown id, 15 full pages": {[]string{"x"}, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}}, // +1 past the end
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &stubList{total: 300, pageSize: 20}
+			found, errs := indexed(s, loader.NewIndex(1000, time.Minute)).Customers(context.Background(), "a", tc.ids)
+			for i, id := range tc.ids {
+				require.NoError(t, errs[i])
+				if id != "x" {
+					require.NotNil(t, found[i], id)
+				}
+			}
+			assert.ElementsMatch(t, createdAt("a", tc.pages...), s.pages())
+		})
+	}
+}
+
+func TestAScanWindowIsFetchedAtOnce(t *testing.T) {
+	inFlight := make(chan struct{})
+	var n atomic.Int32
+	s := &stubList{total: 300, pageSize: 20}
+	s.onFetch = func(page int) {
+		if page == 1 {
+			return
+		}
+		if n.Add(1) == 4 {
+			close(inFlight)
+		}
+		select {
+		case <-inFlight: // pages 2..5 are all asked for before any is answered
+		case <-time.After(10 * time.Second):
+			t.Errorf("page %d waited alone: the window is not fetched at once", page)
+		}
+	}
+	c, err := indexed(s, loader.NewIndex(1000, time.Minute)).Customer(context.Background(), "a", "c85")
+	require.NoError(t, err)
+	require.NotNil(t, c)
+	assert.ElementsMatch(t, createdAt("a", 1, 2, 3, 4, 5), s.pages())
+}
+
+func TestAWindowIsReadInPageOrder(t *testing.T) {
+	ctx := context.Background()
+	unavailable := &upstream.Error{Kind: upstream.ErrUnavailable}
+
+	// Page 3 fails: a customer on page 2 is found, one on page 4 is not.
+	s := &stubList{total: 300, pageSize: 20, err: unavailable, errPage: 3}
+	c, err := indexed(s, nil).Customer(ctx, "a", "c25")
+	require.NoError(t, err)
+	assert.Equal(t, "c25", c.ID)
+	_, err = indexed(s, nil).Customer(ctx, "a", "c65")
+	assert.ErrorIs(t, err, upstream.ErrUnavailable)
+
+	// The list ends on page 2: nothing after the empty page counts.
+	s = &stubList{total: 30, pageSize: 20}
+	c, err = indexed(s, nil).Customer(ctx, "a", "nobody")
+	require.NoError(t, err)
+	assert.Nil(t, c)
+	assert.Len(t, s.pages(), 5, "page 1, then 2-5: up to 3 calls past the end, never more")
+}
+
+func TestAWindowStopsAtTheScanLimit(t *testing.T) {
+	s := &stubList{total: 1000, pageSize: 20}
+	l := loader.New(s.fetch, loader.Options{ScanMaxPages: 7, ScanWindow: 4, Index: loader.NewIndex(100, time.Minute)})
+	_, err := l.Customer(context.Background(), "a", "c999")
+	assert.ErrorIs(t, err, loader.ErrScanLimit)
+	assert.ElementsMatch(t, createdAt("a", 1, 2, 3, 4, 5, 6, 7), s.pages())
+}
+
+func TestIndexIsSafeForConcurrentUse(t *testing.T) {
+	s := &stubList{total: 300, pageSize: 20}
+	x := loader.NewIndex(50, time.Minute)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			l := indexed(s, x)
+			for p := 1; p <= 15; p++ {
+				_, err := l.Page(context.Background(), loader.PageKey{Token: "a", Page: p, Sort: upstream.SortName})
+				assert.NoError(t, err)
+			}
+			c, err := indexed(s, x).Customer(context.Background(), "a", []string{"c3", "c150", "c299"}[i%3])
+			assert.NoError(t, err)
+			assert.NotNil(t, c)
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, loader.IndexLen(x), 50)
+}
+
+// BenchmarkIndexLearn is what every page fetched costs the index: a page
+// of 20 customers with emails, for a new credential each time (the worst
+// case: every entry is new).
+func BenchmarkIndexLearn(b *testing.B) {
+	x := loader.NewIndex(100_000, time.Minute)
+	page, err := (&stubList{total: 20, pageSize: 20}).fetch(context.Background(), "", 1, upstream.SortCreatedAt)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		x.Learn(loader.PageKey{Token: upstream.Token("token-" + strconv.Itoa(i)), Page: 1, Sort: upstream.SortCreatedAt}, page)
+	}
+}

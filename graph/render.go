@@ -1,0 +1,225 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/botpenguin-gateway/gateway/graph/model"
+)
+
+// RenderCustomerLists is a gqlgen field middleware (Server.AroundFields)
+// that renders CustomerPage.nodes in one pass. gqlgen marshals a list of
+// objects with a goroutine per element and every field of every element
+// through its resolver pipeline (a field context, closures, a marshaler):
+// about a hundred allocations per customer, although a customer's fields
+// are plain values. The bytes are gqlgen's: the fields that
+// graphql.CollectFields selects, in its order, under their aliases, each
+// value written as its generated marshaler writes it.
+//
+// A selection it does not know (a field the schema gains, @defer), a nil
+// customer or a nil contact (which gqlgen answers with a null and an error)
+// is left to gqlgen: the resolver's result goes on unchanged. It relies on
+// gqlgen taking a graphql.Marshaler that a field middleware returns as the
+// field's marshalled value.
+func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err != nil {
+		return res, err
+	}
+	nodes, ok := res.([]*model.Customer)
+	if !ok {
+		return res, err
+	}
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Object != "CustomerPage" || fc.Field.Name != "nodes" {
+		return res, err
+	}
+	fields, ok := customerSelection(graphql.GetOperationContext(ctx), fc.Field.Selections)
+	if !ok {
+		return res, err
+	}
+	for _, c := range nodes {
+		if c == nil || c.Contact == nil {
+			return res, err
+		}
+	}
+	return customerList{nodes: nodes, fields: fields}, nil
+}
+
+// selected is one field of a selection: its response key, its name, and
+// for contact, the contact's own fields.
+type selected struct {
+	alias, name string
+	contact     []selected
+}
+
+// customerSelection is what sel selects of each Customer, as gqlgen's
+// _Customer collects it; false when it selects anything that
+// customerList cannot write.
+func customerSelection(oc *graphql.OperationContext, sel ast.SelectionSet) ([]selected, bool) {
+	fields := graphql.CollectFields(oc, sel, customerImplementors)
+	out := make([]selected, 0, len(fields))
+	for _, f := range fields {
+		if len(f.Deferrables) > 0 || seen(out, f.Alias) {
+			return nil, false
+		}
+		s := selected{alias: f.Alias, name: f.Name}
+		switch f.Name {
+		case "__typename", "id", "name", "verified", "status", "subscriptionType", "createdAt", "updatedAt", "lastLogin":
+		case "contact":
+			for _, cf := range graphql.CollectFields(oc, f.Selections, customerContactImplementors) {
+				if len(cf.Deferrables) > 0 || seen(s.contact, cf.Alias) || cf.Name != "email" && cf.Name != "__typename" {
+					return nil, false
+				}
+				s.contact = append(s.contact, selected{alias: cf.Alias, name: cf.Name})
+			}
+		default:
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// seen reports a response key already in fields. gqlgen writes only the
+// first field of a key; validation makes a second one impossible, and
+// customerSelection leaves that case to gqlgen rather than copy it.
+func seen(fields []selected, alias string) bool {
+	for _, f := range fields {
+		if f.alias == alias {
+			return true
+		}
+	}
+	return false
+}
+
+// customerList is the marshalled value of CustomerPage.nodes.
+type customerList struct {
+	nodes  []*model.Customer
+	fields []selected
+}
+
+// MarshalGQL appends straight into gqlgen's response buffer when it is
+// one (it is: the executor renders into a bytes.Buffer).
+func (l customerList) MarshalGQL(w io.Writer) {
+	var b []byte
+	if buf, ok := w.(*bytes.Buffer); ok {
+		buf.Grow(len(l.nodes) * (len(l.fields) + 1) * 32) // about a customer's JSON: one allocation, not a dozen
+		b = buf.AvailableBuffer()
+	}
+	_, _ = w.Write(l.append(b))
+}
+
+func (l customerList) append(b []byte) []byte {
+	b = append(b, '[')
+	for i, c := range l.nodes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		for j, f := range l.fields {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, f.alias)
+			b = append(b, ':')
+			b = appendCustomerField(b, f, c)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendCustomerField(b []byte, f selected, c *model.Customer) []byte {
+	switch f.name {
+	case "__typename":
+		return appendString(b, "Customer")
+	case "id":
+		return appendString(b, c.ID)
+	case "name":
+		return appendString(b, c.Name)
+	case "contact":
+		b = append(b, '{')
+		for j, cf := range f.contact {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, cf.alias)
+			b = append(b, ':')
+			if cf.name == "__typename" {
+				b = appendString(b, "CustomerContact")
+			} else {
+				b = appendOptionalString(b, c.Contact.Email)
+			}
+		}
+		return append(b, '}')
+	case "verified":
+		return strconv.AppendBool(b, c.Verified)
+	case "status":
+		// As the generated CustomerStatus.MarshalGQL: strconv.Quote.
+		return strconv.AppendQuote(b, string(c.Status))
+	case "subscriptionType":
+		return appendOptionalString(b, c.SubscriptionType)
+	case "createdAt":
+		return c.CreatedAt.AppendJSON(b)
+	case "updatedAt":
+		return appendOptionalTime(b, c.UpdatedAt)
+	case "lastLogin":
+		return appendOptionalTime(b, c.LastLogin)
+	}
+	panic("render: unknown Customer field " + f.name) // customerSelection let it through
+}
+
+func appendOptionalString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendString(b, *s)
+}
+
+func appendOptionalTime(b []byte, t *model.DateTime) []byte {
+	if t == nil {
+		return append(b, "null"...)
+	}
+	return t.AppendJSON(b)
+}
+
+// appendString quotes s as gqlgen's graphql.MarshalString does: only
+// control characters, the backslash and the quote are escaped; every
+// other byte, UTF-8 or not, is written as it is. (A byte below 0x80 is
+// always a character of its own, so a byte loop finds the same ones as
+// gqlgen's loop over runes.)
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF" // gqlgen writes upper case
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '\\' && c != '"' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '\t':
+			b = append(b, `\t`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '"':
+			b = append(b, `\"`...)
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,163 @@
+package graph_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
+
+// renderServer is the graph over up, with RenderCustomerLists when render
+// is set, and a field middleware that counts how many fields gqlgen
+// resolved itself.
+func renderServer(up *stubUpstream, render bool, resolved *atomic.Int64) http.Handler {
+	log := slog.New(slog.DiscardHandler)
+	resolver := graph.NewResolver(up, graph.Options{Logger: log, MaxPage: 100,
+		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
+	srv.AddTransport(transport.POST{})
+	srv.SetErrorPresenter(graph.NewErrorPresenter(log))
+	srv.AroundOperations(resolver.WithLoaders)
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(auth.WithToken(ctx, "tok"))
+	})
+	if render {
+		srv.AroundFields(graph.RenderCustomerLists)
+	}
+	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		resolved.Add(1)
+		return next(ctx)
+	})
+	return srv
+}
+
+func post(t *testing.T, h http.Handler, query string, vars map[string]any) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	raw, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	return string(raw)
+}
+
+// renderCustomers have every kind of value a field can hold: every byte
+// in strings (invalid UTF-8 too), nulls, and a status the schema does not
+// know.
+func renderCustomers() []upstream.Customer {
+	var every strings.Builder
+	for b := range 256 {
+		every.WriteByte(byte(b))
+	}
+	str := func(s string) *string { return &s }
+	at := func(t time.Time) *time.Time { return &t }
+	created := time.Date(2024, 4, 2, 7, 6, 3, 910_123_000, time.UTC)
+	return []upstream.Customer{
+		{ID: "6610a", Name: "Kevin v3", Email: str("kevin+4@monday101.com"), Verified: true, Status: "ACTIVE",
+			SubscriptionType: str("v2"), CreatedAt: created, UpdatedAt: at(created.Add(time.Hour)), LastLogin: at(created.Add(time.Minute))},
+		{ID: "6610b", Name: every.String(), Email: str("tomás+5@monday101.com \"quoted\" \\ \u2028 \U0001F600"), Status: "INACTIVE",
+			SubscriptionType: str("\x00\x1f\t\r\n\x7f\xff\xfe"), CreatedAt: created.In(time.FixedZone("x", 5*3600))},
+		{ID: "6610c", Name: "", Status: "SUSPENDED", CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+}
+
+// TestRenderedListsAreGqlgens holds RenderCustomerLists to gqlgen's own
+// answers, byte for byte, over selections of every shape: aliases,
+// fragments, directives, __typename, repeated fields, several pages, an
+// empty page, and queries it leaves to gqlgen.
+func TestRenderedListsAreGqlgens(t *testing.T) {
+	up := &stubUpstream{lastPage: 1, customers: renderCustomers()}
+	var plainFields, renderedFields atomic.Int64
+	plain, rendered := renderServer(up, false, &plainFields), renderServer(up, true, &renderedFields)
+
+	queries := []string{
+		`{ customers { nodes { id name contact { email } verified status subscriptionType createdAt updatedAt lastLogin } } }`,
+		`{ customers(page: 1, sort: NAME) { page hasNextPage nodes { __typename lastLogin updatedAt createdAt subscriptionType status verified contact { __typename email } name id } } }`,
+		`{ a: customers { nodes { x: id y: id z: name c: contact { e: email f: email } } } b: customers(page: 2) { nodes { id } } }`,
+		`{ customers { nodes { id ...F ... on Customer { name contact { email } } ... on _Entity { __typename } } } } fragment F on Customer { status id contact { __typename } }`,
+		`{ customers { nodes { id contact { email } contact { __typename } name @skip(if: true) verified @include(if: false) status @include(if: true) } } }`,
+		`query($s: Boolean!, $i: Boolean!) { customers { nodes { id @skip(if: $s) name @include(if: $i) ... @include(if: $s) { status } contact { email @skip(if: $i) } } } }`,
+		`{ customers { nodes { ... on Customer @defer { name } id } } }`,
+		`{ customers { sort nodes { id } hasPreviousPage } c: customer(id: "6610b") { id name } }`,
+		`{ customers { nodes { id __typename } } _entities(representations: [{__typename: "Customer", id: "6610a"}]) { ... on Customer { id name } } }`,
+	}
+	for _, q := range queries {
+		for _, vars := range []map[string]any{{"s": true, "i": false}, {"s": false, "i": true}} {
+			want := post(t, plain, q, vars)
+			require.Equal(t, want, post(t, rendered, q, vars), q)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 300 {
+		q := randomListQuery(rng)
+		for _, vars := range []map[string]any{{"s": true}, {"s": false}} {
+			want := post(t, plain, q, vars)
+			require.NotContains(t, want, `"errors"`, q)
+			require.Equal(t, want, post(t, rendered, q, vars), q)
+		}
+	}
+	assert.Less(t, renderedFields.Load()*5, plainFields.Load(), "the rendered lists resolve no field of their customers")
+
+	up.lastPage = 0 // an empty page
+	q := `{ customers { nodes { id name } page } }`
+	want := post(t, plain, q, nil)
+	assert.Equal(t, `{"data":{"customers":{"nodes":[],"page":1}}}`, want)
+	assert.Equal(t, want, post(t, rendered, q, nil))
+}
+
+// randomListQuery selects some of a Customer's fields, in any order,
+// some aliased, some twice, some through fragments or behind directives.
+func randomListQuery(rng *rand.Rand) string {
+	fields := []string{"id", "name", "verified", "status", "subscriptionType", "createdAt", "updatedAt", "lastLogin", "__typename",
+		"contact { email }", "contact { __typename }", "contact { e: email email __typename }"}
+	var sel, frag []string
+	for range 1 + rng.IntN(12) {
+		f := fields[rng.IntN(len(fields))]
+		switch rng.IntN(6) {
+		case 0: // an alias of its own: two fields under one key must be the same field
+			name, _, _ := strings.Cut(f, " ")
+			f = fmt.Sprintf("%s%d: %s", strings.TrimPrefix(name, "__"), rng.IntN(2), f)
+		case 1:
+			name, rest, _ := strings.Cut(f, " ")
+			f = name + " @skip(if: $s) " + rest
+		case 2:
+			f = "... on Customer { " + f + " }"
+		case 3:
+			frag = append(frag, f)
+			continue
+		}
+		sel = append(sel, f)
+	}
+	q := "{ customers { nodes { " + strings.Join(sel, " ")
+	if len(frag) > 0 {
+		q += " ...F } } } fragment F on Customer { " + strings.Join(frag, " ") + " }"
+	} else {
+		q += " } } }"
+	}
+	if strings.Contains(q, "$s") {
+		q = "query($s: Boolean!) " + q
+	}
+	return q
+}

@@ -1,0 +1,509 @@
+package upstream
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// decodeGoodPage decodes, in one pass and without reflection, the answer
+// almost every call gets: a success envelope whose records all have the
+// right JSON types. It reads only what encoding/json reads the same way,
+// and gives up (ok false) at anything else: then checkResponse and
+// decodePage, which tell every kind of bad answer apart, decode the body
+// with encoding/json. So it never accepts a body they refuse, and what it
+// accepts it decodes as they do (FuzzResponseDecode holds it to that).
+//
+// It gives up at: a body that is not strict JSON, or not an object at its
+// first byte; success not true; data not an array; a member of a known
+// name twice, or a name that only case-insensitively matches a known one;
+// a known member of another JSON type than its field's; a record that is
+// neither an object nor null; invalid UTF-8, or a \u escape of a
+// surrogate (encoding/json would replace them); nesting deeper than
+// maxScanDepth.
+//
+// Strings are read as substrings of one copy of the body, then copied
+// together into one allocation (see detach), and a page's optional values
+// share a few allocations (see slab): a page costs a handful of
+// allocations, not a few per field.
+func decodeGoodPage(body []byte) (Page, bool) {
+	if len(body) == 0 || body[0] != '{' {
+		return Page{}, false
+	}
+	s := pageScanner{s: string(body), yes: true}
+	if !s.envelope() {
+		return Page{}, false
+	}
+	s.ws()
+	if s.i != len(s.s) {
+		return Page{}, false
+	}
+	s.page.detach()
+	return s.page, true
+}
+
+// detach copies the strings the page keeps, substrings of the body, into
+// one allocation of their own: a cached page, or a key taken from one,
+// must not keep the whole body alive.
+func (p *Page) detach() {
+	n := 0
+	each := func(f func(*string)) {
+		for i := range p.Customers {
+			c := &p.Customers[i]
+			f(&c.ID)
+			f(&c.Name)
+			f(&c.Status)
+			if c.Email != nil {
+				f(c.Email) // the page's own slab: not shared
+			}
+			if c.SubscriptionType != nil {
+				f(c.SubscriptionType)
+			}
+		}
+		for i := range p.Invalid {
+			f(&p.Invalid[i].ID)
+		}
+	}
+	each(func(s *string) { n += len(*s) })
+	var b strings.Builder
+	b.Grow(n)
+	each(func(s *string) { b.WriteString(*s) })
+	all, at := b.String(), 0
+	each(func(s *string) {
+		*s, at = all[at:at+len(*s)], at+len(*s)
+	})
+}
+
+// maxScanDepth bounds the nesting of unknown members that the scanner
+// skips; deeper goes the careful way.
+const maxScanDepth = 32
+
+// pageScanner reads one envelope. Its methods return false to give up.
+type pageScanner struct {
+	s     string
+	i     int
+	depth int
+
+	page    Page
+	index   int // of the next record
+	strs    slab[string]
+	times   slab[time.Time]
+	yes, no bool      // what verified points at
+	scratch [6]string // a record's strings that Page.add copies
+	contact struct {
+		Email *string `json:"email"`
+	}
+}
+
+// The members of an envelope and of a record, bit by bit, to find a
+// repeated one.
+var (
+	envelopeMembers = []string{"success", "message", "code", "data"}
+	recordMembers   = []string{"_id", "name", "contact", "verified", "status", "subscriptionType", "createdAt", "updatedAt", "lastLogin"}
+	contactMembers  = []string{"email"}
+)
+
+// member finds name among known: its index, or -1 for a member to skip.
+// ok is false for a name encoding/json would match case-insensitively,
+// and for a member already seen.
+func member(name string, known []string, seen *uint16) (int, bool) {
+	for k, m := range known {
+		if name == m {
+			if *seen&(1<<k) != 0 {
+				return k, false
+			}
+			*seen |= 1 << k
+			return k, true
+		}
+	}
+	for _, m := range known {
+		if strings.EqualFold(name, m) {
+			return -1, false
+		}
+	}
+	return -1, true
+}
+
+func (s *pageScanner) envelope() bool {
+	var seen uint16
+	success, data := false, false
+	ok := s.object(func(name string) bool {
+		k, ok := member(name, envelopeMembers, &seen)
+		switch {
+		case !ok:
+			return false
+		case k == 0: // success
+			success = s.literal("true")
+			return success
+		case k == 1: // message
+			_, _, ok := s.optionalString()
+			return ok
+		case k == 2: // code
+			return s.literal("null") || s.int()
+		case k == 3: // data
+			data = true
+			return s.records()
+		}
+		return s.skip()
+	})
+	return ok && success && data
+}
+
+// records reads the data array into the page.
+func (s *pageScanner) records() bool {
+	s.page.Customers = make([]Customer, 0, 32) // the usual page of 20 in one allocation
+	s.index = 0
+	ok := s.array(func() bool {
+		i := s.index
+		s.index++
+		if s.literal("null") {
+			s.page.add(i, nil, nil)
+			return true
+		}
+		var w wireCustomer
+		if !s.record(&w) {
+			return false
+		}
+		s.page.add(i, &w, &s.times)
+		return true
+	})
+	if ok && len(s.page.Customers) == 0 {
+		s.page.Customers = nil // as decodePage leaves it
+	}
+	return ok
+}
+
+func (s *pageScanner) record(w *wireCustomer) bool {
+	var seen uint16
+	return s.object(func(name string) bool {
+		k, ok := member(name, recordMembers, &seen)
+		if !ok {
+			return false
+		}
+		switch k {
+		case 0:
+			return s.stringField(&w.ID, 0)
+		case 1:
+			return s.stringField(&w.Name, 1)
+		case 2:
+			if s.literal("null") {
+				return true
+			}
+			s.contact.Email = nil // add copies what it needs: one contact serves every record
+			w.Contact = &s.contact
+			var seen uint16
+			return s.object(func(name string) bool {
+				k, ok := member(name, contactMembers, &seen)
+				switch {
+				case !ok:
+					return false
+				case k == 0:
+					return s.stringField(&w.Contact.Email, kept)
+				}
+				return s.skip()
+			})
+		case 3:
+			switch {
+			case s.literal("null"):
+			case s.literal("true"):
+				w.Verified = &s.yes
+			case s.literal("false"):
+				w.Verified = &s.no
+			default:
+				return false
+			}
+			return true
+		case 4:
+			return s.stringField(&w.Status, 2)
+		case 5:
+			return s.stringField(&w.SubscriptionType, kept)
+		case 6:
+			return s.stringField(&w.CreatedAt, 3)
+		case 7:
+			return s.stringField(&w.UpdatedAt, 4)
+		case 8:
+			return s.stringField(&w.LastLogin, 5)
+		}
+		return s.skip()
+	})
+}
+
+// kept is the slot of a string whose pointer the Customer keeps.
+const kept = -1
+
+// stringField reads a string or null into a *string field, as
+// encoding/json does (null leaves nil). The value goes to the page's slab
+// when the Customer keeps the pointer (slot kept), else to a slot of the
+// record's scratch, which Page.add has copied before the next record.
+func (s *pageScanner) stringField(f **string, slot int) bool {
+	v, null, ok := s.optionalString()
+	switch {
+	case !ok || null:
+	case slot == kept:
+		*f = s.strs.ptr(v)
+	default:
+		s.scratch[slot] = v
+		*f = &s.scratch[slot]
+	}
+	return ok
+}
+
+func (s *pageScanner) optionalString() (v string, null, ok bool) {
+	if s.literal("null") {
+		return "", true, true
+	}
+	v, ok = s.string()
+	return v, false, ok
+}
+
+// object reads an object, calling member with each member's name, the
+// scanner at its value; member reads the value.
+func (s *pageScanner) object(member func(name string) bool) bool {
+	if !s.open('{') {
+		return false
+	}
+	defer func() { s.depth-- }()
+	s.ws()
+	if s.next('}') {
+		return true
+	}
+	for {
+		s.ws()
+		name, ok := s.string()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if !s.next(':') {
+			return false
+		}
+		s.ws()
+		if !member(name) {
+			return false
+		}
+		s.ws()
+		if !s.next(',') {
+			return s.next('}')
+		}
+	}
+}
+
+// array reads an array, calling elem with the scanner at each element.
+func (s *pageScanner) array(elem func() bool) bool {
+	if !s.open('[') {
+		return false
+	}
+	defer func() { s.depth-- }()
+	s.ws()
+	if s.next(']') {
+		return true
+	}
+	for {
+		s.ws()
+		if !elem() {
+			return false
+		}
+		s.ws()
+		if !s.next(',') {
+			return s.next(']')
+		}
+	}
+}
+
+// open reads c, which opens one more level of nesting.
+func (s *pageScanner) open(c byte) bool {
+	if s.depth == maxScanDepth || !s.next(c) {
+		return false
+	}
+	s.depth++
+	return true
+}
+
+// skip reads any JSON value, for a member nobody reads.
+func (s *pageScanner) skip() bool {
+	if s.i == len(s.s) {
+		return false
+	}
+	switch c := s.s[s.i]; {
+	case c == '{':
+		return s.object(func(string) bool { return s.skip() })
+	case c == '[':
+		return s.array(s.skip)
+	case c == '"':
+		_, ok := s.string()
+		return ok
+	case c == '-' || c >= '0' && c <= '9':
+		_, ok := s.number()
+		return ok
+	}
+	return s.literal("true") || s.literal("false") || s.literal("null")
+}
+
+func (s *pageScanner) ws() {
+	i := s.i
+	for i < len(s.s) && (s.s[i] == ' ' || s.s[i] == '\t' || s.s[i] == '\n' || s.s[i] == '\r') {
+		i++
+	}
+	s.i = i
+}
+
+func (s *pageScanner) next(c byte) bool {
+	if s.i < len(s.s) && s.s[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *pageScanner) literal(word string) bool {
+	if strings.HasPrefix(s.s[s.i:], word) {
+		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+// int reads a number that encoding/json decodes into an int.
+func (s *pageScanner) int() bool {
+	n, ok := s.number()
+	if !ok {
+		return false
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *pageScanner) number() (string, bool) {
+	start := s.i
+	s.next('-')
+	if !s.next('0') && s.digits() == 0 {
+		return "", false
+	}
+	if s.next('.') && s.digits() == 0 {
+		return "", false
+	}
+	if s.next('e') || s.next('E') {
+		if !s.next('+') {
+			s.next('-')
+		}
+		if s.digits() == 0 {
+			return "", false
+		}
+	}
+	return s.s[start:s.i], true
+}
+
+func (s *pageScanner) digits() int {
+	start := s.i
+	for s.i < len(s.s) && s.s[s.i] >= '0' && s.s[s.i] <= '9' {
+		s.i++
+	}
+	return s.i - start
+}
+
+// string reads a JSON string and returns its value: a substring of the
+// body when there is nothing to unescape.
+func (s *pageScanner) string() (string, bool) {
+	if !s.next('"') {
+		return "", false
+	}
+	str, start := s.s, s.i // locals: the loop runs over every byte of the page
+	escaped, ascii := false, true
+	for i := start; i < len(str); i++ {
+		switch c := str[i]; {
+		case c == '"':
+			s.i = i + 1
+			v := str[start:i]
+			switch {
+			case escaped:
+				return unescape(v)
+			case !ascii && !utf8.ValidString(v):
+				return "", false
+			}
+			return v, true
+		case c == '\\':
+			escaped = true
+			i++ // the escaped byte may be a quote
+		case c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
+}
+
+// unescape decodes the body of a JSON string with escapes.
+func unescape(v string) (string, bool) {
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(v[i:])
+			if r == utf8.RuneError && n == 1 {
+				return "", false
+			}
+			b = append(b, v[i:i+n]...)
+			i += n
+			continue
+		}
+		if c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if i+1 == len(v) {
+			return "", false
+		}
+		switch e := v[i+1]; e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			if i+6 > len(v) {
+				return "", false
+			}
+			r, err := strconv.ParseUint(v[i+2:i+6], 16, 32)
+			if err != nil || r >= 0xd800 && r <= 0xdfff {
+				return "", false
+			}
+			b = utf8.AppendRune(b, rune(r))
+			i += 4
+		default:
+			return "", false
+		}
+		i += 2
+	}
+	return string(b), true
+}
+
+// slab hands out pointers to values in shared chunks, so that a page's
+// optional fields cost a few allocations instead of one each. A nil slab
+// allocates each value on its own.
+type slab[T any] struct{ chunk []T }
+
+func (s *slab[T]) ptr(v T) *T {
+	if s == nil {
+		return single(v)
+	}
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]T, 0, 64)
+	}
+	s.chunk = append(s.chunk, v)
+	return &s.chunk[len(s.chunk)-1]
+}
+
+// single allocates v by itself. (Taking v's address in ptr would move v
+// to the heap on every call, the slab's too.)
+func single[T any](v T) *T { return &v }
