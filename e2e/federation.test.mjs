@@ -159,6 +159,11 @@ const ticketsQuery = `query($knownOnly: Boolean!) {
 // What asking for these tickets costs: one scan up to the farthest page, and
 // a scan of everything (plus the empty page after it) if an id is unknown.
 const scanCost = (ts) => (ts.some((t) => !t.page) ? lastPage + 1 : Math.max(...ts.map((t) => t.page)));
+// The gateway scans page 1, then windows of 4 pages at once (UPSTREAM_MAX_CONCURRENCY
+// 64): reaching page n costs up to the rest of its window. Ids it has seen
+// before cost only their page (its lookup index), so a scan may cost less.
+const window = 4;
+const windowedCost = (n) => (n <= 1 ? 1 : 1 + window * Math.ceil((n - 1) / window));
 const naiveCost = (ts) => ts.reduce((n, t) => n + (t.page ?? lastPage + 1), 0);
 
 async function queryTickets(knownOnly) {
@@ -193,7 +198,7 @@ test('customers of tickets resolve from our subgraph in one scan', async () => {
 
   console.log(`known ids on pages ${want.map((t) => t.page).join(',')}: ${calls} upstream calls ` +
     `(one scan per ticket would be ${naiveCost(want)})`);
-  assert.equal(calls, scanCost(want), 'upstream calls: pages 1 up to the farthest id');
+  assert.ok(calls <= windowedCost(scanCost(want)), `upstream calls: at most pages 1 up to the window of the farthest id, got ${calls}`);
   assert.ok(calls < naiveCost(want));
   assert.equal(ticketAuth, TOKEN, 'the tickets subgraph got the client Authorization header');
 });
@@ -210,6 +215,7 @@ test('an unknown customer id gives a null customer after a full scan', async () 
 
   console.log(`known ids + 1 unknown id: ${calls} upstream calls ` +
     `(pages 1..${lastPage} and the empty ${lastPage + 1}; one scan per ticket would be ${naiveCost(tickets)})`);
-  assert.equal(calls, scanCost(tickets), `upstream calls: all ${lastPage} pages + the empty one`);
+  assert.ok(calls >= scanCost(tickets), `upstream calls: an unknown id needs all ${lastPage} pages + the empty one, got ${calls}`);
+  assert.ok(calls <= windowedCost(scanCost(tickets)), `upstream calls: no more than the windows that hold them, got ${calls}`);
   assert.ok(calls < naiveCost(tickets));
 });
