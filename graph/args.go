@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"net/mail"
 
 	"github.com/botpenguin-gateway/gateway/graph/model"
 )
@@ -42,6 +43,23 @@ func checkID(id string) error {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
 			return badInput{"id may only hold letters, digits, '-' and '_'"}
 		}
+	}
+	return nil
+}
+
+// maxEmailLen is the longest address the contract accepts (RFC 5321's path).
+const maxEmailLen = 254
+
+// checkEmail refuses what cannot be an email address before any upstream
+// call: the same rule createCustomer's input check uses. The message never
+// repeats the address.
+func checkEmail(email string) error {
+	if len(email) > maxEmailLen {
+		return badInput{fmt.Sprintf("email must be at most %d characters", maxEmailLen)}
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return badInput{"email must be a plain address such as name@example.com"}
 	}
 	return nil
 }

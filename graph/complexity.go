@@ -26,5 +26,9 @@ func NewComplexity() ComplexityRoot {
 		return UpstreamCallCost*scanPagesEstimate + len(reps)*child
 	}
 	c.Query.Customers = func(child int, _ *int, _ *model.CustomerSort) int { return 1 + child }
+	// A login token is one upstream call per customer: 20 customers' tokens
+	// are priced as 20 calls.
+	c.Customer.LoginToken = func(child int) int { return UpstreamCallCost + child }
+	c.Query.UserLoginToken = func(child int, _ string, _ model.UserType) int { return UpstreamCallCost + child }
 	return c
 }

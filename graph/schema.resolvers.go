@@ -11,7 +11,13 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/graph/model"
+	"github.com/botpenguin-gateway/gateway/upstream"
 )
+
+// LoginToken is the resolver for the loginToken field.
+func (r *customerResolver) LoginToken(ctx context.Context, obj *model.Customer) (*model.LoginToken, error) {
+	return r.loginToken(ctx, upstream.UserTokenQuery{UserID: obj.ID})
+}
 
 // Nodes is the resolver for the nodes field.
 func (r *customerPageResolver) Nodes(ctx context.Context, obj *model.CustomerPage) ([]*model.Customer, error) {
@@ -70,6 +76,17 @@ func (r *queryResolver) Customer(ctx context.Context, id string) (*model.Custome
 	return r.statuses.customer(ctx, c), nil
 }
 
+// UserLoginToken is the resolver for the userLoginToken field.
+func (r *queryResolver) UserLoginToken(ctx context.Context, email string, typeArg model.UserType) (*model.LoginToken, error) {
+	if err := checkEmail(email); err != nil {
+		return nil, err
+	}
+	return r.loginToken(ctx, upstream.UserTokenQuery{Email: email, Type: upstream.UserType(typeArg)})
+}
+
+// Customer returns CustomerResolver implementation.
+func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
+
 // CustomerPage returns CustomerPageResolver implementation.
 func (r *Resolver) CustomerPage() CustomerPageResolver { return &customerPageResolver{r} }
 
@@ -77,6 +94,7 @@ func (r *Resolver) CustomerPage() CustomerPageResolver { return &customerPageRes
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
+	customerResolver     struct{ *Resolver }
 	customerPageResolver struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 )

@@ -22,6 +22,9 @@ type Customer struct {
 	UpdatedAt        *DateTime `json:"updatedAt,omitempty"`
 	// null when the customer never logged in.
 	LastLogin *DateTime `json:"lastLogin,omitempty"`
+	// A permanent token that signs this customer in to BotPenguin; null, with an
+	// error, when the client lacks the scope or the upstream fails.
+	LoginToken *LoginToken `json:"loginToken,omitempty"`
 }
 
 func (Customer) IsEntity() {}
@@ -42,6 +45,11 @@ type CustomerPage struct {
 	HasNextPage bool `json:"hasNextPage"`
 	// page > 1
 	HasPreviousPage bool `json:"hasPreviousPage"`
+}
+
+type LoginToken struct {
+	Key    string `json:"key"`
+	Active bool   `json:"active"`
 }
 
 type Query struct {
@@ -160,6 +168,64 @@ func (e *CustomerStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e CustomerStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The user types of the upstream's token endpoint.
+type UserType string
+
+const (
+	UserTypeAgent      UserType = "AGENT"
+	UserTypeCustomUser UserType = "CUSTOM_USER"
+	UserTypeCustomer   UserType = "CUSTOMER"
+)
+
+var AllUserType = []UserType{
+	UserTypeAgent,
+	UserTypeCustomUser,
+	UserTypeCustomer,
+}
+
+func (e UserType) IsValid() bool {
+	switch e {
+	case UserTypeAgent, UserTypeCustomUser, UserTypeCustomer:
+		return true
+	}
+	return false
+}
+
+func (e UserType) String() string {
+	return string(e)
+}
+
+func (e *UserType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UserType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UserType", str)
+	}
+	return nil
+}
+
+func (e UserType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UserType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UserType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -96,7 +96,7 @@ func New(cfg config.Config, deps Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("BOTPENGUIN_BASE_URL: %w", err)
 	}
 	g.handler = httpserver.New(cfg, httpserver.Deps{
-		Logger: log, Registry: deps.Registry, Customers: client.Customers,
+		Logger: log, Registry: deps.Registry, Customers: client.Customers, Users: client.Users,
 		APQCache: caches.apq, TracerProvider: tracer, Now: deps.Now,
 	})
 	return g, nil

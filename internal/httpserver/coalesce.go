@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
 )
 
@@ -78,9 +79,19 @@ type executionKey struct{}
 // execution which operation it runs, before any resolver does: a query may
 // be shared; any other operation releases the callers that joined, to run
 // their own.
+//
+// An operation that selects a secret (a login token) is not shared either,
+// and its answer says Cache-Control: no-store.
 func shareQueriesOnly(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	op := graphql.GetOperationContext(ctx).Operation
+	secret := graph.SelectsSecret(op)
+	if secret {
+		if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
+			o.secret = true
+		}
+	}
 	if ex, ok := ctx.Value(executionKey{}).(*execution); ok {
-		if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Query {
+		if op != nil && op.Operation == ast.Query && !secret {
 			ex.query.Store(true)
 		} else {
 			ex.soloOnce.Do(func() { close(ex.solo) })

@@ -35,6 +35,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Customers is the upstream's customer list (upstream.Client.Customers).
 	Customers graph.Customers
+	// Users serves login tokens (upstream.Client.Users).
+	Users graph.Users
 	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
 	APQCache graphql.Cache[string]
 	// TracerProvider records spans; nil records none.
@@ -179,7 +181,7 @@ func metricsPage(reg *prometheus.Registry) http.Handler {
 
 func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server {
 	resolver := graph.NewResolver(deps.Customers, graph.Options{
-		Logger: deps.Logger, MaxPage: cfg.MaxPage,
+		Logger: deps.Logger, MaxPage: cfg.MaxPage, Users: deps.Users, TokenReads: m.tokenReads,
 		Loaders: loader.Options{
 			ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait,
 			ScanWindow: scanWindow(cfg.UpstreamConcurrency),

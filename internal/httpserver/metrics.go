@@ -12,6 +12,7 @@ type metrics struct {
 	operations *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	inFlight   prometheus.Gauge
+	tokenReads *prometheus.CounterVec
 	names      *boundedNames
 }
 
@@ -30,9 +31,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "gateway_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		tokenReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_login_token_reads_total",
+			Help: "Login token reads (loginToken, userLoginToken) by outcome: ok, not_found, forbidden, error.",
+		}, []string{"outcome"}),
 		names: &boundedNames{max: maxOperationNames, seen: map[string]bool{}},
 	}
-	reg.MustRegister(m.operations, m.duration, m.inFlight)
+	reg.MustRegister(m.operations, m.duration, m.inFlight, m.tokenReads)
 	return m
 }
 

@@ -125,6 +125,7 @@ type outcome struct {
 	codes     []string
 	pageAge   time.Duration // how old the oldest upstream page of the answer is
 	stale     bool          // the answer is flagged extensions.stale
+	secret    bool          // the answer holds a secret: set before it is written
 }
 
 // outcomeReporter is a response writer that takes its answer's outcome.

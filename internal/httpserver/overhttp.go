@@ -14,8 +14,8 @@ import (
 // application/graphql-response+json it has no "data" (gqlgen: "data": null).
 func graphQLOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ow := &overHTTPWriter{ResponseWriter: w}
 		o := &outcome{}
+		ow := &overHTTPWriter{ResponseWriter: w, outcome: o}
 		next.ServeHTTP(ow, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
 		ow.finish()
 		if o.answered {
@@ -26,12 +26,22 @@ func graphQLOverHTTP(next http.Handler) http.Handler {
 
 type overHTTPWriter struct {
 	http.ResponseWriter
-	strip  bool         // buffering a graphql-response+json error to drop its data
-	status int          // the status held back while stripping
-	body   bytes.Buffer // the held-back body
+	outcome *outcome     // its secret flag is set before the answer is written
+	strip   bool         // buffering a graphql-response+json error to drop its data
+	status  int          // the status held back while stripping
+	body    bytes.Buffer // the held-back body
+}
+
+// noStore marks an answer that holds a secret as never to be stored, by
+// the browser or any cache between.
+func (w *overHTTPWriter) noStore() {
+	if w.outcome.secret {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 }
 
 func (w *overHTTPWriter) WriteHeader(status int) {
+	w.noStore()
 	mediaType, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type"))
 	switch {
 	case status == http.StatusUnprocessableEntity && mediaType == "application/json":
@@ -44,6 +54,7 @@ func (w *overHTTPWriter) WriteHeader(status int) {
 }
 
 func (w *overHTTPWriter) Write(b []byte) (int, error) {
+	w.noStore()
 	if w.strip {
 		return w.body.Write(b)
 	}
