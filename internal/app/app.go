@@ -86,7 +86,7 @@ func New(cfg config.Config, deps Deps) (*Gateway, error) {
 	}
 	if tracer != nil {
 		opts = append(opts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
-			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(httpserver.Propagator()))
+			return telemetry.UpstreamTransport(rt, otelhttp.WithTracerProvider(tracer), otelhttp.WithPropagators(httpserver.Propagator()))
 		}))
 	}
 	opts = append(append(opts, caches.upstreamOpts...), deps.UpstreamOptions...)

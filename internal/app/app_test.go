@@ -98,3 +98,33 @@ func TestTracesGoToTheConfiguredCollector(t *testing.T) {
 	assert.Contains(t, all.String(), "HTTP GET", "the upstream call's span")
 	assert.NotContains(t, all.String(), "agency-key")
 }
+
+func TestSpansNameNoUser(t *testing.T) {
+	t.Parallel()
+	exports := make(chan string, 10)
+	collector := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		exports <- string(body)
+	}))
+	t.Cleanup(collector.Close)
+	up := upstreamtest.NewServer()
+	t.Cleanup(up.Close)
+	gw, srv := newGateway(t, up, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL}, app.Deps{})
+
+	status, body := query(t, srv, `{ userLoginToken(email: \"owner@monday101.com\", type: AGENT) { key } customers { nodes { id loginToken { key } } } }`)
+	require.Equal(t, 200, status, body)
+	assert.Contains(t, body, upstreamtest.LoginKey("651000000000000000000001"), "the upstream got the real query")
+	assert.NotContains(t, body, `"errors"`)
+	require.NoError(t, gw.Close(context.Background()))
+	var all strings.Builder
+	for len(exports) > 0 {
+		all.WriteString(<-exports)
+	}
+	assert.Contains(t, all.String(), "get-user-token?", "the token calls are traced")
+	assert.Contains(t, all.String(), "redacted")
+	assert.NotContains(t, all.String(), "owner@monday101.com")
+	assert.NotContains(t, all.String(), "owner%40monday101.com")
+	for _, r := range up.Records("agency-key")[:20] {
+		assert.NotContains(t, all.String(), r["_id"].(string), "no customer id in a span")
+	}
+}

@@ -4,9 +4,11 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -41,3 +43,44 @@ func NewTracerProvider(endpoint, service string) (trace.TracerProvider, func(con
 	)
 	return tp, tp.Shutdown, nil
 }
+
+type originalURLKey struct{}
+
+// UpstreamTransport traces every upstream call with the OpenTelemetry HTTP
+// instrumentation, which records the request's URL: the span sees the URL
+// with the query values that name a person (a user's id or email)
+// replaced, the upstream the real one.
+func UpstreamTransport(base http.RoundTripper, opts ...otelhttp.Option) http.RoundTripper {
+	traced := otelhttp.NewTransport(restoreURL{base}, opts...)
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		q := req.URL.Query()
+		redact := false
+		for _, name := range [...]string{"userId", "email"} {
+			if q.Has(name) {
+				q.Set(name, "redacted")
+				redact = true
+			}
+		}
+		if !redact {
+			return traced.RoundTrip(req)
+		}
+		shown := req.Clone(context.WithValue(req.Context(), originalURLKey{}, req.URL))
+		shown.URL.RawQuery = q.Encode()
+		return traced.RoundTrip(shown)
+	})
+}
+
+// restoreURL sends the request the caller made, whatever URL the span saw.
+type restoreURL struct{ base http.RoundTripper }
+
+func (t restoreURL) RoundTrip(req *http.Request) (*http.Response, error) {
+	if u, ok := req.Context().Value(originalURLKey{}).(*url.URL); ok {
+		req = req.Clone(req.Context())
+		req.URL = u
+	}
+	return t.base.RoundTrip(req)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
