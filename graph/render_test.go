@@ -2,27 +2,19 @@ package graph_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/graph"
-	"github.com/botpenguin-gateway/gateway/graph/loader"
-	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
@@ -30,37 +22,14 @@ import (
 // is set, and a field middleware that counts how many fields gqlgen
 // resolved itself.
 func renderServer(up *stubUpstream, render bool, resolved *atomic.Int64) http.Handler {
-	log := slog.New(slog.DiscardHandler)
-	resolver := graph.NewResolver(up, graph.Options{Logger: log, MaxPage: 100,
-		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
-	srv.AddTransport(transport.POST{})
-	srv.SetErrorPresenter(graph.NewErrorPresenter(log))
-	srv.AroundOperations(resolver.WithLoaders)
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(auth.WithToken(ctx, "tok"))
-	})
-	if render {
-		srv.AroundFields(graph.RenderCustomerLists)
-	}
-	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+	count := func(ctx context.Context, next graphql.Resolver) (any, error) {
 		resolved.Add(1)
 		return next(ctx)
-	})
-	return srv
-}
-
-func post(t *testing.T, h http.Handler, query string, vars map[string]any) string {
-	t.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	require.NoError(t, err)
-	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	raw, err := io.ReadAll(rec.Body)
-	require.NoError(t, err)
-	return string(raw)
+	}
+	if render {
+		return graphServer(up, "tok", graph.RenderCustomerLists, count)
+	}
+	return graphServer(up, "tok", count)
 }
 
 // renderCustomers have every kind of value a field can hold: every byte

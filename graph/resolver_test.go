@@ -61,11 +61,11 @@ func (a answer) codes() []string {
 	return out
 }
 
-// execute runs one operation through the generated schema, the resolvers,
-// the loaders and the error presenter, with token as the request's
-// credential ("" for none).
-func execute(t *testing.T, up *stubUpstream, token upstream.Token, query string) answer {
-	t.Helper()
+// graphServer is the generated schema, the resolvers over up, the
+// loaders and the error presenter behind gqlgen's POST transport, with
+// token as every request's credential ("" for none), and field
+// middlewares in the order given.
+func graphServer(up *stubUpstream, token upstream.Token, fields ...graphql.FieldMiddleware) http.Handler {
 	log := slog.New(slog.DiscardHandler)
 	resolver := graph.NewResolver(up, graph.Options{Logger: log, MaxPage: 100,
 		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
@@ -79,16 +79,32 @@ func execute(t *testing.T, up *stubUpstream, token upstream.Token, query string)
 		}
 		return next(ctx)
 	})
-	body, err := json.Marshal(map[string]any{"query": query})
+	for _, f := range fields {
+		srv.AroundFields(f)
+	}
+	return srv
+}
+
+// post sends one operation to h and returns the raw answer.
+func post(t *testing.T, h http.Handler, query string, vars map[string]any) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	require.NoError(t, err)
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	raw, err := io.ReadAll(rec.Body)
 	require.NoError(t, err)
+	return string(raw)
+}
+
+// execute runs one operation through graphServer and decodes its answer.
+func execute(t *testing.T, up *stubUpstream, token upstream.Token, query string) answer {
+	t.Helper()
+	raw := post(t, graphServer(up, token), query, nil)
 	var a answer
-	require.NoError(t, json.Unmarshal(raw, &a), string(raw))
+	require.NoError(t, json.Unmarshal([]byte(raw), &a), raw)
 	return a
 }
 
