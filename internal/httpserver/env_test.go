@@ -90,6 +90,7 @@ func newEnvClock(t *testing.T, vars map[string]string, clientOpts []upstream.Opt
 // gqlResponse is a GraphQL response with raw data.
 type gqlResponse struct {
 	Status int
+	Header http.Header     `json:"-"`
 	Data   json.RawMessage `json:"data"`
 	Errors []gqlError      `json:"errors"`
 	Raw    string
@@ -138,7 +139,7 @@ func (e *env) do(req *http.Request) gqlResponse {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(e.t, err)
-	out := gqlResponse{Status: resp.StatusCode, Raw: string(raw)}
+	out := gqlResponse{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/") {
 		require.NoError(e.t, json.Unmarshal(raw, &out), "body: %s", raw)
 	}

@@ -1,10 +1,6 @@
 package httpserver_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -16,31 +12,10 @@ import (
 
 const tokensQuery = `{ customers { nodes { id loginToken { key active } } } }`
 
-// postFull posts a query and returns the answer and its headers.
-func (e *env) postFull(query, authorization string) (gqlResponse, http.Header) {
-	e.t.Helper()
-	b, err := json.Marshal(map[string]any{"query": query})
-	require.NoError(e.t, err)
-	req, err := http.NewRequest(http.MethodPost, e.gw.URL+"/query", bytes.NewReader(b))
-	require.NoError(e.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := e.gw.Client().Do(req)
-	require.NoError(e.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(e.t, err)
-	out := gqlResponse{Status: resp.StatusCode, Raw: string(raw)}
-	require.NoError(e.t, json.Unmarshal(raw, &out), string(raw))
-	return out, resp.Header
-}
-
 func TestLoginTokensOfCustomers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, map[string]string{"CACHE_TTL": "30s"})
-	r, header := e.postFull(tokensQuery, "Bearer "+testToken)
+	r := e.post(map[string]any{"query": tokensQuery}, "Bearer "+testToken)
 	require.Empty(t, r.Errors, r.Raw)
 	type answer struct {
 		Customers struct {
@@ -61,13 +36,13 @@ func TestLoginTokensOfCustomers(t *testing.T) {
 		assert.Equal(t, upstreamtest.LoginKey(c.ID), c.LoginToken.Key, "the upstream's key for that customer")
 		keys[c.LoginToken.Key] = true
 	}
-	assert.Equal(t, "no-store", header.Get("Cache-Control"), "an answer with a login token is never stored")
+	assert.Equal(t, "no-store", r.Header.Get("Cache-Control"), "an answer with a login token is never stored")
 	assert.EqualValues(t, len(got.Customers.Nodes), e.up.CallsTo(upstreamtest.PathUserToken), "one token call per customer")
 
 	// The same request again is never answered from the answer cache.
-	again, header := e.postFull(tokensQuery, "Bearer "+testToken)
+	again := e.post(map[string]any{"query": tokensQuery}, "Bearer "+testToken)
 	require.Empty(t, again.Errors, again.Raw)
-	assert.Equal(t, "no-store", header.Get("Cache-Control"))
+	assert.Equal(t, "no-store", again.Header.Get("Cache-Control"))
 	assert.EqualValues(t, 2*len(got.Customers.Nodes), e.up.CallsTo(upstreamtest.PathUserToken))
 
 	// The keys are secrets: in no log line, not even at debug, and in no metric.
