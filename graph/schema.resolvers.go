@@ -48,6 +48,11 @@ func (r *customerPageResolver) HasNextPage(ctx context.Context, obj *model.Custo
 	return next.Len() > 0, nil
 }
 
+// CreateCustomer is the resolver for the createCustomer field.
+func (r *mutationResolver) CreateCustomer(ctx context.Context, input model.CreateCustomerInput) (*model.CreateCustomerPayload, error) {
+	return nil, errNotBuilt // CreateCustomer: being built
+}
+
 // Customers is the resolver for the customers field.
 func (r *queryResolver) Customers(ctx context.Context, page *int, sort *model.CustomerSort) (*model.CustomerPage, error) {
 	p, s, err := r.pageArgs(page, sort)
@@ -76,6 +81,21 @@ func (r *queryResolver) Customer(ctx context.Context, id string) (*model.Custome
 	return r.statuses.customer(ctx, c), nil
 }
 
+// CustomerByEmail is the resolver for the customerByEmail field.
+func (r *queryResolver) CustomerByEmail(ctx context.Context, email string) (*model.Customer, error) {
+	return nil, errNotBuilt // CustomerByEmail: being built
+}
+
+// CustomersConnection is the resolver for the customersConnection field.
+func (r *queryResolver) CustomersConnection(ctx context.Context, first *int, after *string, sort *model.CustomerSort) (*model.CustomerConnection, error) {
+	return nil, errNotBuilt // CustomersConnection: being built
+}
+
+// Node is the resolver for the node field.
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	return nil, errNotBuilt // Node: being built
+}
+
 // UserLoginToken is the resolver for the userLoginToken field.
 func (r *queryResolver) UserLoginToken(ctx context.Context, email string, typeArg model.UserType) (*model.LoginToken, error) {
 	if err := checkEmail(email); err != nil {
@@ -90,11 +110,15 @@ func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
 // CustomerPage returns CustomerPageResolver implementation.
 func (r *Resolver) CustomerPage() CustomerPageResolver { return &customerPageResolver{r} }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
 	customerResolver     struct{ *Resolver }
 	customerPageResolver struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 )

@@ -9,6 +9,26 @@ import (
 	"strconv"
 )
 
+type Node interface {
+	IsNode()
+}
+
+type CreateCustomerInput struct {
+	// Becomes the customer's username and contact email.
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	// The same key again (same credential, within 24 hours) returns the first
+	// outcome instead of creating another customer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+type CreateCustomerPayload struct {
+	// The new customer; null when userErrors is not empty.
+	Customer   *Customer    `json:"customer,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 type Customer struct {
 	// The upstream _id.
 	ID       string           `json:"id"`
@@ -27,14 +47,27 @@ type Customer struct {
 	LoginToken *LoginToken `json:"loginToken,omitempty"`
 }
 
+func (Customer) IsNode() {}
+
 func (Customer) IsEntity() {}
 
 type CustomerByIDsInput struct {
 	ID string `json:"ID"`
 }
 
+type CustomerConnection struct {
+	Edges    []*CustomerEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
 type CustomerContact struct {
 	Email *string `json:"email,omitempty"`
+}
+
+type CustomerEdge struct {
+	// Opaque; pass it as after to continue after this customer.
+	Cursor string    `json:"cursor"`
+	Node   *Customer `json:"node"`
 }
 
 type CustomerPage struct {
@@ -52,7 +85,25 @@ type LoginToken struct {
 	Active bool   `json:"active"`
 }
 
+type Mutation struct {
+}
+
+type PageInfo struct {
+	HasNextPage     bool    `json:"hasNextPage"`
+	HasPreviousPage bool    `json:"hasPreviousPage"`
+	StartCursor     *string `json:"startCursor,omitempty"`
+	EndCursor       *string `json:"endCursor,omitempty"`
+}
+
 type Query struct {
+}
+
+// Why the input was refused; the operation itself succeeded.
+type UserError struct {
+	// The input field at fault, e.g. ["input", "email"]; null when no single field is.
+	Field   []string      `json:"field,omitempty"`
+	Message string        `json:"message"`
+	Code    UserErrorCode `json:"code"`
 }
 
 // Sort keys, passed upstream as createdAt, updatedAt, name, lastLogin.
@@ -168,6 +219,69 @@ func (e *CustomerStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e CustomerStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type UserErrorCode string
+
+const (
+	// The gateway's own checks refused the value; no upstream call was made.
+	UserErrorCodeInvalid UserErrorCode = "INVALID"
+	// The upstream already has a user with this email.
+	UserErrorCodeTaken UserErrorCode = "TAKEN"
+	// The upstream refused the input for another reason; message says why.
+	UserErrorCodeRejected UserErrorCode = "REJECTED"
+	// idempotencyKey was used before with another input.
+	UserErrorCodeIdempotencyKeyReused UserErrorCode = "IDEMPOTENCY_KEY_REUSED"
+)
+
+var AllUserErrorCode = []UserErrorCode{
+	UserErrorCodeInvalid,
+	UserErrorCodeTaken,
+	UserErrorCodeRejected,
+	UserErrorCodeIdempotencyKeyReused,
+}
+
+func (e UserErrorCode) IsValid() bool {
+	switch e {
+	case UserErrorCodeInvalid, UserErrorCodeTaken, UserErrorCodeRejected, UserErrorCodeIdempotencyKeyReused:
+		return true
+	}
+	return false
+}
+
+func (e UserErrorCode) String() string {
+	return string(e)
+}
+
+func (e *UserErrorCode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UserErrorCode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UserErrorCode", str)
+	}
+	return nil
+}
+
+func (e UserErrorCode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UserErrorCode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UserErrorCode) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

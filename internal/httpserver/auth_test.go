@@ -110,7 +110,7 @@ func TestIntrospectionAndServiceNeedNoToken(t *testing.T) {
 	assert.JSONEq(t, `{"__schema": {"queryType": {"name": "Query"}}, "__type": {"name": "Customer"}}`, string(r.Data))
 	r = e.post(map[string]any{"query": `{ _service { sdl } }`}, "")
 	require.Empty(t, r.Errors, r.Raw)
-	assert.Contains(t, string(r.Data), "type Customer @key(fields: \\\"id\\\")")
+	assert.Contains(t, string(r.Data), "type Customer implements Node @key(fields: \\\"id\\\")")
 	assert.Zero(t, e.up.Calls())
 }
 
