@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"net/mail"
 
 	"github.com/botpenguin-gateway/gateway/graph/model"
 )
@@ -57,8 +56,7 @@ func checkEmail(email string) error {
 	if len(email) > maxEmailLen {
 		return badInput{fmt.Sprintf("email must be at most %d characters", maxEmailLen)}
 	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || addr.Name != "" {
+	if !validEmail(email) {
 		return badInput{"email must be a plain address such as name@example.com"}
 	}
 	return nil

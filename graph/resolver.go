@@ -16,6 +16,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/graph/model"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/internal/idempotency"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
@@ -31,6 +32,12 @@ type Users interface {
 	LoginToken(ctx context.Context, token upstream.Token, q upstream.UserTokenQuery) (upstream.LoginToken, error)
 }
 
+// Creator creates customers: the upstream client's Customers service, or
+// a stub in tests.
+type Creator interface {
+	Create(ctx context.Context, token upstream.Token, in upstream.CreateCustomerRequest) (upstream.Customer, error)
+}
+
 // Options are the resolver's settings.
 type Options struct {
 	Logger *slog.Logger // where unknown statuses are reported
@@ -42,22 +49,41 @@ type Options struct {
 	Users Users
 	// TokenReads counts login token reads by outcome; nil counts nothing.
 	TokenReads *prometheus.CounterVec
+	// Creator creates customers; nil creates none (createCustomer fails).
+	Creator Creator
+	// Idempotency runs creates once per idempotency key; nil keeps keys in
+	// this process's memory.
+	Idempotency *idempotency.Keeper
+	// Creates counts createCustomer by outcome; nil counts nothing.
+	Creates *prometheus.CounterVec
 }
+
+// idempotencyMemoryRecords bounds the idempotency records a resolver keeps
+// in memory when it is given no Keeper.
+const idempotencyMemoryRecords = 100_000
 
 // Resolver is the root resolver: it holds the upstream services, and gives
 // each operation its own loaders over them (WithLoaders).
 type Resolver struct {
-	customers  Customers
-	users      Users
-	tokenReads *prometheus.CounterVec
-	maxPage    int
-	loaders    loader.Options
-	statuses   *statusMapper
+	customers   Customers
+	users       Users
+	tokenReads  *prometheus.CounterVec
+	creator     Creator
+	idempotency *idempotency.Keeper
+	creates     *prometheus.CounterVec
+	maxPage     int
+	loaders     loader.Options
+	statuses    *statusMapper
 }
 
 // NewResolver returns the root resolver over customers.
 func NewResolver(customers Customers, opts Options) *Resolver {
+	keeper := opts.Idempotency
+	if keeper == nil {
+		keeper = idempotency.NewKeeper(idempotency.NewMemoryStore(idempotencyMemoryRecords), idempotency.Options{})
+	}
 	return &Resolver{customers: customers, users: opts.Users, tokenReads: opts.TokenReads,
+		creator: opts.Creator, idempotency: keeper, creates: opts.Creates,
 		maxPage: opts.MaxPage, loaders: opts.Loaders, statuses: newStatusMapper(opts.Logger)}
 }
 

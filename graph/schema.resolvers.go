@@ -50,7 +50,7 @@ func (r *customerPageResolver) HasNextPage(ctx context.Context, obj *model.Custo
 
 // CreateCustomer is the resolver for the createCustomer field.
 func (r *mutationResolver) CreateCustomer(ctx context.Context, input model.CreateCustomerInput) (*model.CreateCustomerPayload, error) {
-	return nil, errNotBuilt // CreateCustomer: being built
+	return r.createCustomer(ctx, input)
 }
 
 // Customers is the resolver for the customers field.

@@ -313,3 +313,15 @@ func newTransport() *http.Transport {
 func (c *Client) Invalidate(ctx context.Context, token Token) {
 	c.pages.forget(ctx, c.credential(token))
 }
+
+// Generation names what the cache holds for token now: it changes when
+// Invalidate drops token's answers (on every replica, with a shared
+// cache), so that what was built from them can be keyed by it and is
+// never read again either. It holds an HMAC of the token, never the
+// token; empty when the cache is off.
+func (c *Client) Generation(ctx context.Context, token Token) string {
+	if c.pages.cache == nil {
+		return ""
+	}
+	return c.pages.cache.Namespace(ctx, encodeCredential(c.credential(token)))
+}

@@ -97,6 +97,7 @@ func New(cfg config.Config, deps Deps) (*Gateway, error) {
 	}
 	g.handler = httpserver.New(cfg, httpserver.Deps{
 		Logger: log, Registry: deps.Registry, Customers: client.Customers, Users: client.Users,
+		Creator: client.Customers, Idempotency: caches.idempotency, Generation: client.Generation,
 		APQCache: caches.apq, TracerProvider: tracer, Now: deps.Now,
 	})
 	return g, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/botpenguin-gateway/gateway/internal/config"
+	"github.com/botpenguin-gateway/gateway/internal/idempotency"
 	"github.com/botpenguin-gateway/gateway/internal/redisstore"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
@@ -22,11 +23,27 @@ const apqTTL = 24 * time.Hour
 type stores struct {
 	upstreamOpts []upstream.Option
 	apq          graphql.Cache[string] // nil: the gateway's own memory store
+	idempotency  *idempotency.Keeper
 	close        func()
 }
 
+// idempotencyMemoryRecords bounds the idempotency records kept in memory:
+// about 100 MB at most, at a few hundred bytes each.
+const idempotencyMemoryRecords = 200_000
+
+// idempotencyPendingMargin is how much longer than REQUEST_TIMEOUT a create
+// holds its key: past that its request has surely ended.
+const idempotencyPendingMargin = 10 * time.Second
+
 func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (stores, error) {
 	s := stores{close: func() {}}
+	pending := time.Minute
+	if cfg.RequestTimeout > 0 {
+		pending = cfg.RequestTimeout + idempotencyPendingMargin
+	}
+	memory := idempotency.NewMemoryStore(idempotencyMemoryRecords)
+	keeper := idempotency.Options{Secret: []byte(cfg.CacheKeySecret), PendingFor: pending}
+	s.idempotency = idempotency.NewKeeper(memory, keeper)
 	var shared *redisstore.Store
 	if cfg.RedisURL != "" {
 		store, err := redisstore.New(cfg.RedisURL, log, reg)
@@ -35,6 +52,13 @@ func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		}
 		shared, s.close = store, func() { _ = store.Close() }
 		s.apq = store.APQCache(lru.New[string](1000), apqTTL)
+		// While Redis is unreachable a key holds on this replica only; a
+		// repeat through another replica then finds the email taken.
+		keeper.Fallback = memory
+		keeper.OnFallback = func(err error) {
+			log.Warn("idempotency key kept in this replica's memory only: redis failed", slog.String("error", err.Error()))
+		}
+		s.idempotency = idempotency.NewKeeper(store.Idempotency(), keeper)
 	}
 	if cfg.CacheTTL > 0 {
 		var cache upstream.Cache[upstream.Page] = upstream.NewMemoryCache[upstream.Page](cfg.CacheMaxEntries)

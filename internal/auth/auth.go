@@ -130,6 +130,9 @@ type result struct {
 	// itself; zero when it verified none.
 	client   [sha256.Size]byte
 	verified bool
+	// anonymous is a server-key request the gateway let in without knowing
+	// who sent it.
+	anonymous bool
 }
 
 // Middleware records the request's credential (or why there is none) in
@@ -159,12 +162,12 @@ func (a *Authenticator) resolve(header string) result {
 	}
 	switch {
 	case errors.Is(err, ErrNoToken) && a.allowAnon:
-		return result{token: a.serverKey, scopes: ScopeRead}
+		return result{token: a.serverKey, scopes: ScopeRead, anonymous: true}
 	case err != nil:
 		return result{err: err}
 	case a.allowAnon && len(a.tokens) == 0:
 		// Any token gets in, so a token says nothing about who the client is.
-		return result{token: a.serverKey, scopes: ScopeRead}
+		return result{token: a.serverKey, scopes: ScopeRead, anonymous: true}
 	}
 	if h, scopes, ok := a.known(presented); ok {
 		return result{token: a.serverKey, client: h, verified: true, scopes: scopes}
@@ -272,6 +275,26 @@ func Token(ctx context.Context) (upstream.Token, error) {
 func VerifiedClient(ctx context.Context) (id [sha256.Size]byte, ok bool) {
 	res, _ := ctx.Value(ctxKey{}).(result)
 	return res.client, res.verified
+}
+
+// Client returns who the request is, for what is kept per client
+// (idempotency keys): the agency key in pass-through mode, the access
+// token's hash in server-key mode, and one name for every client that the
+// gateway let in without a token of its own. It holds a credential: hash
+// it before keeping it anywhere.
+func Client(ctx context.Context) ([]byte, error) {
+	res, ok := ctx.Value(ctxKey{}).(result)
+	switch {
+	case !ok:
+		return nil, ErrNoToken
+	case res.err != nil:
+		return nil, res.err
+	case res.verified:
+		return append([]byte("client:"), res.client[:]...), nil
+	case res.anonymous:
+		return []byte("gateway"), nil
+	}
+	return append([]byte("agency:"), res.token...), nil
 }
 
 // WithToken returns a context carrying token as the request's credential,

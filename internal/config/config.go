@@ -136,8 +136,8 @@ func Load(getenv func(string) string) (Config, error) {
 	switch {
 	case cfg.CacheKeySecret != "" && len(cfg.CacheKeySecret) < 16:
 		p.fail("CACHE_KEY_SECRET", "must be at least 16 bytes")
-	case cfg.CacheKeySecret == "" && cfg.RedisURL != "" && cfg.CacheTTL > 0:
-		p.fail("CACHE_KEY_SECRET", "required when the page cache is shared in Redis (REDIS_URL and CACHE_TTL set): give every replica the same random value of at least 16 bytes")
+	case cfg.CacheKeySecret == "" && cfg.RedisURL != "":
+		p.fail("CACHE_KEY_SECRET", "required with REDIS_URL, which shares the page cache and idempotency keys: give every replica the same random value of at least 16 bytes")
 	}
 	return cfg, errors.Join(p.errs...)
 }

@@ -139,9 +139,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 
 	_, err = Load(getenv(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CACHE_TTL": "30s"}))
 	require.Error(t, err)
-	assert.True(t, strings.HasPrefix(err.Error(), "CACHE_KEY_SECRET: required when the page cache is shared in Redis"), err.Error())
+	assert.True(t, strings.HasPrefix(err.Error(), "CACHE_KEY_SECRET: required with REDIS_URL"), err.Error())
 	_, err = Load(getenv(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}))
-	assert.NoError(t, err, "no page cache, no secret needed")
+	require.Error(t, err, "idempotency keys are kept in Redis even without a page cache")
+	assert.True(t, strings.HasPrefix(err.Error(), "CACHE_KEY_SECRET: required with REDIS_URL"), err.Error())
 	_, err = Load(getenv(map[string]string{"CACHE_KEY_SECRET": "too-short-secret"[:15]}))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "too-short")

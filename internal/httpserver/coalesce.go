@@ -18,6 +18,7 @@ import (
 
 	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
 // requestCoalescer makes identical GraphQL queries that are in flight at
@@ -41,13 +42,18 @@ type requestCoalescer struct {
 	executions map[string]*execution // by requestKey
 	coalesced  prometheus.Counter
 	answers    *answerCache // nil without a page cache
+	// generation names the upstream cache's state for a credential (see
+	// upstream.Client.Generation); it is part of every key, so that after a
+	// write no answer built before it is joined or read from the cache, on
+	// any replica. nil: none.
+	generation func(context.Context, upstream.Token) string
 }
 
-func newRequestCoalescer(reg prometheus.Registerer, answers *answerCache) *requestCoalescer {
+func newRequestCoalescer(reg prometheus.Registerer, answers *answerCache, generation func(context.Context, upstream.Token) string) *requestCoalescer {
 	c := &requestCoalescer{executions: map[string]*execution{}, coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gateway_graphql_coalesced_requests_total",
 		Help: "GraphQL requests answered by sharing an identical request's execution.",
-	}), answers: answers}
+	}), answers: answers, generation: generation}
 	reg.MustRegister(c.coalesced)
 	return c
 }
@@ -84,7 +90,9 @@ type executionKey struct{}
 // and its answer says Cache-Control: no-store.
 func shareQueriesOnly(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	op := graphql.GetOperationContext(ctx).Operation
-	secret := graph.SelectsSecret(op)
+	// A mutation's answer is its caller's alone too: it may carry what
+	// the write returned, and a cache between must not replay it.
+	secret := graph.SelectsSecret(op) || op != nil && op.Operation == ast.Mutation
 	if secret {
 		if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
 			o.secret = true
@@ -124,6 +132,9 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 		// limitBody has read the body already (GET requests have none).
 		body := bodyOf(r)
 		key := requestKey(r, body)
+		if token, err := auth.Token(r.Context()); err == nil && c.generation != nil {
+			key += c.generation(r.Context(), token)
+		}
 		if shared, ok := c.answers.get(key); ok {
 			c.write(w, shared)
 			return

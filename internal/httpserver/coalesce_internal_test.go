@@ -87,7 +87,7 @@ func TestSharedExecutionLivesUntilTheLatestCallersDeadline(t *testing.T) {
 	started := make(chan context.Context, 1)
 	release := make(chan struct{})
 	reg := prometheus.NewRegistry()
-	c := newRequestCoalescer(reg, nil)
+	c := newRequestCoalescer(reg, nil, nil)
 	h := c.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		runs(r.Context(), ast.Query)
 		started <- r.Context()
@@ -138,7 +138,7 @@ func TestSharedExecutionIsCancelledWhenEveryCallerLeft(t *testing.T) {
 	t.Parallel()
 	var executions atomic.Int32
 	ended := make(chan error, 2)
-	c := newRequestCoalescer(prometheus.NewRegistry(), nil)
+	c := newRequestCoalescer(prometheus.NewRegistry(), nil, nil)
 	h := c.middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		executions.Add(1)
 		runs(r.Context(), ast.Query)
@@ -177,7 +177,7 @@ func TestAnExecutionThatFoundNoQueryIsNotShared(t *testing.T) {
 	firstIn := make(chan struct{})
 	release := make(chan struct{})
 	reg := prometheus.NewRegistry()
-	c := newRequestCoalescer(reg, newAnswerCache(time.Minute, 10, reg))
+	c := newRequestCoalescer(reg, newAnswerCache(time.Minute, 10, reg), nil)
 	h := c.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := executions.Add(1)
 		if n == 1 {
@@ -306,7 +306,7 @@ func newOperationServer() *operationServer {
 		return resp
 	})
 	s.reg = prometheus.NewRegistry()
-	s.coalescer = newRequestCoalescer(s.reg, newAnswerCache(time.Minute, 10, s.reg))
+	s.coalescer = newRequestCoalescer(s.reg, newAnswerCache(time.Minute, 10, s.reg), nil)
 	s.handler = s.coalescer.middleware(graphQLOverHTTP(srv))
 	return s
 }

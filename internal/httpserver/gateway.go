@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/botpenguin-gateway/gateway/internal/config"
+	"github.com/botpenguin-gateway/gateway/upstream"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -27,6 +28,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/internal/graphiql"
+	"github.com/botpenguin-gateway/gateway/internal/idempotency"
 )
 
 // Deps are the gateway's collaborators, built by the caller.
@@ -37,6 +39,15 @@ type Deps struct {
 	Customers graph.Customers
 	// Users serves login tokens (upstream.Client.Users).
 	Users graph.Users
+	// Creator creates customers (upstream.Client.Customers).
+	Creator graph.Creator
+	// Idempotency runs creates once per idempotency key; nil keeps keys in
+	// this process's memory.
+	Idempotency *idempotency.Keeper
+	// Generation names the upstream cache's state for a credential
+	// (upstream.Client.Generation), so that cached answers go when a write
+	// drops its pages; nil: answers stay until they expire.
+	Generation func(context.Context, upstream.Token) string
 	// APQCache stores automatic persisted queries; nil is an in-memory LRU.
 	APQCache graphql.Cache[string]
 	// TracerProvider records spans; nil records none.
@@ -105,6 +116,9 @@ func New(cfg config.Config, deps Deps) *Gateway {
 		}, deps.Registry)
 		if !authn.ServerKeyMode() {
 			deps.Customers = limiter.learnTokens(deps.Customers)
+			if deps.Creator != nil {
+				deps.Creator = limiter.learnTokensFromCreates(deps.Creator)
+			}
 		}
 	}
 
@@ -116,7 +130,7 @@ func New(cfg config.Config, deps Deps) *Gateway {
 	executor := compress(graphQLOverHTTP(gql))
 	if cfg.CoalesceRequests {
 		answers := newAnswerCache(cfg.CacheTTL, cfg.CacheMaxEntries, deps.Registry)
-		executor = newRequestCoalescer(deps.Registry, answers).middleware(executor)
+		executor = newRequestCoalescer(deps.Registry, answers, deps.Generation).middleware(executor)
 	}
 	executor = withRequestTimeout(cfg.RequestTimeout, executor)
 	query := limitBody(cfg.MaxBodyBytes, executor)
@@ -182,6 +196,7 @@ func metricsPage(reg *prometheus.Registry) http.Handler {
 func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server {
 	resolver := graph.NewResolver(deps.Customers, graph.Options{
 		Logger: deps.Logger, MaxPage: cfg.MaxPage, Users: deps.Users, TokenReads: m.tokenReads,
+		Creator: deps.Creator, Idempotency: deps.Idempotency, Creates: m.creates,
 		Loaders: loader.Options{
 			ScanMaxPages: cfg.ScanMaxPages, IDBatchWait: idBatchWait,
 			ScanWindow: scanWindow(cfg.UpstreamConcurrency),

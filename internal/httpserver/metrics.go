@@ -13,6 +13,7 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 	inFlight   prometheus.Gauge
 	tokenReads *prometheus.CounterVec
+	creates    *prometheus.CounterVec
 	names      *boundedNames
 }
 
@@ -35,9 +36,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "gateway_login_token_reads_total",
 			Help: "Login token reads (loginToken, userLoginToken) by outcome: ok, not_found, forbidden, error.",
 		}, []string{"outcome"}),
+		creates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_customer_creates_total",
+			Help: "createCustomer calls by outcome: created, user_error (INVALID, TAKEN, REJECTED, IDEMPOTENCY_KEY_REUSED), upstream_error (and auth errors), idempotent_replay, forbidden.",
+		}, []string{"outcome"}),
 		names: &boundedNames{max: maxOperationNames, seen: map[string]bool{}},
 	}
-	reg.MustRegister(m.operations, m.duration, m.inFlight, m.tokenReads)
+	reg.MustRegister(m.operations, m.duration, m.inFlight, m.tokenReads, m.creates)
 	return m
 }
 

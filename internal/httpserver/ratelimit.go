@@ -194,6 +194,28 @@ func (t tokenLearner) List(ctx context.Context, token upstream.Token, page int, 
 	return p, err
 }
 
+// learnTokensFromCreates does as learnTokens for creates: any answer but
+// a 401 is proof, a 401 withdraws it.
+func (l *clientLimiter) learnTokensFromCreates(creator graph.Creator) graph.Creator {
+	return createLearner{creator, l}
+}
+
+type createLearner struct {
+	graph.Creator
+	limiter *clientLimiter
+}
+
+func (t createLearner) Create(ctx context.Context, token upstream.Token, in upstream.CreateCustomerRequest) (upstream.Customer, error) {
+	c, err := t.Creator.Create(ctx, token, in)
+	switch {
+	case err == nil, errors.Is(err, upstream.ErrConflict), errors.Is(err, upstream.ErrRejected):
+		t.limiter.verified.Add(t.limiter.tokenID(token), struct{}{})
+	case errors.Is(err, upstream.ErrUnauthorized):
+		t.limiter.verified.Remove(t.limiter.tokenID(token))
+	}
+	return c, err
+}
+
 // clientAddress is the address a request comes from: the socket's peer, or,
 // when that peer is a trusted proxy, the right-most X-Forwarded-For entry
 // that is not itself a trusted proxy. Entries left of it were written by
