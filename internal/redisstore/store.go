@@ -1,6 +1,6 @@
 // Package redisstore keeps the gateway's shared state in Redis, so that
-// every replica sees it: the upstream page cache and the automatic
-// persisted queries. Redis is an optimization, never a dependency: when it
+// every replica sees it: the upstream page cache, the automatic persisted
+// queries and the idempotency records of creates. Redis is an optimization, never a dependency: when it
 // is unreachable, at start or later, reads miss and writes are dropped, the
 // gateway serves from the upstream and memory, and it tries Redis again a
 // moment later.
@@ -75,7 +75,7 @@ func New(rawURL string, log *slog.Logger, reg prometheus.Registerer) (*Store, er
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_redis_errors_total",
-			Help: "Failed Redis commands (unreachable or refused), by operation: get, set, ping.",
+			Help: "Failed Redis commands (unreachable or refused), by operation: get, set, ping, idempotency.",
 		}, []string{"op"}),
 	}
 	s.up.Set(1)

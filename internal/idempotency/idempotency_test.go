@@ -1,0 +1,175 @@
+package idempotency_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botpenguin-gateway/gateway/internal/idempotency"
+)
+
+func call(client, key string, input ...string) idempotency.Call {
+	c := idempotency.Call{Client: []byte(client), Key: key}
+	for _, in := range input {
+		c.Input = append(c.Input, []byte(in))
+	}
+	return c
+}
+
+// counted is a write that counts its runs and returns outcome.
+func counted(n *atomic.Int32, outcome string, keep bool, err error) func(context.Context) ([]byte, bool, error) {
+	return func(context.Context) ([]byte, bool, error) {
+		n.Add(1)
+		return []byte(outcome), keep, err
+	}
+}
+
+func TestKeeperRunsAWriteOncePerClientAndKey(t *testing.T) {
+	k := idempotency.NewKeeper(idempotency.NewMemoryStore(10), idempotency.Options{})
+	ctx := context.Background()
+	var runs atomic.Int32
+
+	out, replay, err := k.Do(ctx, call("agency-a", "key", "a@example.com", "pw"), counted(&runs, "created 1", true, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "created 1", string(out))
+	assert.False(t, replay)
+
+	out, replay, err = k.Do(ctx, call("agency-a", "key", "a@example.com", "pw"), counted(&runs, "created 2", true, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "created 1", string(out), "the kept outcome")
+	assert.True(t, replay)
+
+	_, _, err = k.Do(ctx, call("agency-a", "key", "a@example.com", "pw2"), counted(&runs, "x", true, nil))
+	assert.ErrorIs(t, err, idempotency.ErrKeyReused)
+	// Parts are length-prefixed: moving a byte between fields is another input.
+	_, _, err = k.Do(ctx, call("agency-a", "key", "a@example.comp", "w"), counted(&runs, "x", true, nil))
+	assert.ErrorIs(t, err, idempotency.ErrKeyReused)
+
+	out, replay, err = k.Do(ctx, call("agency-b", "key", "a@example.com", "pw"), counted(&runs, "created 3", true, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "created 3", string(out), "another client's key is its own")
+	assert.False(t, replay)
+	assert.EqualValues(t, 2, runs.Load())
+}
+
+func TestKeeperKeepsNoErrorsNorWhatItIsToldNotToKeep(t *testing.T) {
+	k := idempotency.NewKeeper(idempotency.NewMemoryStore(10), idempotency.Options{})
+	ctx := context.Background()
+	var runs atomic.Int32
+	down := errors.New("upstream down")
+	_, _, err := k.Do(ctx, call("c", "key", "in"), counted(&runs, "", false, down))
+	assert.ErrorIs(t, err, down)
+	out, _, err := k.Do(ctx, call("c", "key", "in"), counted(&runs, "not kept", false, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "not kept", string(out))
+	out, replay, err := k.Do(ctx, call("c", "key", "in"), counted(&runs, "kept", true, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "kept", string(out))
+	assert.False(t, replay)
+	assert.EqualValues(t, 3, runs.Load(), "the client could try again twice")
+}
+
+func TestKeeperRepeatsWaitForTheFirst(t *testing.T) {
+	k := idempotency.NewKeeper(idempotency.NewMemoryStore(10), idempotency.Options{})
+	ctx := context.Background()
+	started, release := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int32
+	first := func(context.Context) ([]byte, bool, error) {
+		runs.Add(1)
+		close(started)
+		<-release
+		return []byte("first"), true, nil
+	}
+	var wg sync.WaitGroup
+	outs := make([]string, 5)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		out, _, _ := k.Do(ctx, call("c", "key", "in"), first)
+		outs[0] = string(out)
+	}()
+	<-started
+	for i := 1; i < len(outs); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, replay, err := k.Do(ctx, call("c", "key", "in"), counted(&runs, "again", true, nil))
+			assert.NoError(t, err)
+			assert.True(t, replay)
+			outs[i] = string(out)
+		}()
+	}
+	close(release)
+	wg.Wait()
+	assert.Equal(t, []string{"first", "first", "first", "first", "first"}, outs)
+	assert.EqualValues(t, 1, runs.Load())
+
+	// A repeat whose own time runs out while it waits gives up.
+	hold, holding := make(chan struct{}), make(chan struct{})
+	defer close(hold)
+	go k.Do(ctx, call("c", "slow", "in"), func(context.Context) ([]byte, bool, error) {
+		close(holding)
+		<-hold
+		return nil, true, nil
+	})
+	<-holding
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, _, err := k.Do(short, call("c", "slow", "in"), counted(&runs, "x", true, nil))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 1, runs.Load())
+}
+
+func TestKeeperFallsBackWhenItsStoreFails(t *testing.T) {
+	var fellBack atomic.Int32
+	k := idempotency.NewKeeper(failing{}, idempotency.Options{
+		Fallback: idempotency.NewMemoryStore(10), OnFallback: func(error) { fellBack.Add(1) },
+	})
+	var runs atomic.Int32
+	for range 2 {
+		out, _, err := k.Do(context.Background(), call("c", "key", "in"), counted(&runs, "once", true, nil))
+		require.NoError(t, err)
+		assert.Equal(t, "once", string(out))
+	}
+	assert.EqualValues(t, 1, runs.Load())
+	assert.EqualValues(t, 2, fellBack.Load())
+
+	_, _, err := idempotency.NewKeeper(failing{}, idempotency.Options{}).Do(context.Background(), call("c", "k", "in"), counted(&runs, "", true, nil))
+	assert.Error(t, err, "no fallback: the write does not run unguarded")
+	assert.EqualValues(t, 1, runs.Load())
+}
+
+type failing struct{}
+
+var errDown = errors.New("store down")
+
+func (failing) Claim(context.Context, string, idempotency.Record, time.Duration) (idempotency.Record, bool, error) {
+	return idempotency.Record{}, false, errDown
+}
+func (failing) Finish(context.Context, string, idempotency.Record, time.Duration) error {
+	return errDown
+}
+func (failing) Release(context.Context, string, string) error { return errDown }
+
+func TestMemoryStoreExpiresAndReleasesOnlyItsOwner(t *testing.T) {
+	m := idempotency.NewMemoryStore(10)
+	ctx := context.Background()
+	_, claimed, _ := m.Claim(ctx, "k", idempotency.Record{Owner: "a"}, time.Hour)
+	require.True(t, claimed)
+	require.NoError(t, m.Release(ctx, "k", "b"))
+	got, claimed, _ := m.Claim(ctx, "k", idempotency.Record{Owner: "b"}, time.Hour)
+	assert.False(t, claimed, "another owner cannot release it")
+	assert.Equal(t, "a", got.Owner)
+	require.NoError(t, m.Release(ctx, "k", "a"))
+	_, claimed, _ = m.Claim(ctx, "k", idempotency.Record{Owner: "b"}, time.Nanosecond)
+	assert.True(t, claimed)
+	time.Sleep(time.Millisecond)
+	_, claimed, _ = m.Claim(ctx, "k", idempotency.Record{Owner: "c"}, time.Hour)
+	assert.True(t, claimed, "an expired claim is gone")
+}
