@@ -376,6 +376,18 @@ func TestMutationsOverHTTP(t *testing.T) {
 		assert.EqualValues(t, 1, e.up.CallsTo(upstreamtest.PathCreate))
 	})
 
+	t.Run("a trusted mutation runs by its id", func(t *testing.T) {
+		trusted := newEnv(t, map[string]string{"TRUSTED_DOCUMENTS": writeManifest(t, map[string]any{
+			"format": "apollo-persisted-query-manifest", "version": 1,
+			"operations": []any{map[string]any{"id": hashOf(createMutation), "name": "Create", "type": "mutation", "body": createMutation}},
+		})})
+		vars := map[string]any{"input": createInput("trusted@example.com", "")}
+		r := trusted.post(map[string]any{"variables": vars, "extensions": persisted(hashOf(createMutation))}, "Bearer "+testToken)
+		require.Empty(t, r.Errors, r.Raw)
+		assert.Contains(t, r.Raw, "trusted@example.com")
+		assert.EqualValues(t, 1, trusted.up.CallsTo(upstreamtest.PathCreate))
+	})
+
 	t.Run("the rate limit applies to mutations", func(t *testing.T) {
 		e := newEnv(t, map[string]string{"RATE_LIMIT_RPS": "0.001", "RATE_LIMIT_BURST": "2"})
 		var statuses []int
