@@ -30,5 +30,8 @@ func NewComplexity() ComplexityRoot {
 	// are priced as 20 calls.
 	c.Customer.LoginToken = func(child int) int { return UpstreamCallCost + child }
 	c.Query.UserLoginToken = func(child int, _ string, _ model.UserType) int { return UpstreamCallCost + child }
+	// A create is one upstream call; the customer it returns is already
+	// in hand (its loginToken is priced by its own field).
+	c.Mutation.CreateCustomer = func(child int, _ model.CreateCustomerInput) int { return UpstreamCallCost + child }
 	return c
 }

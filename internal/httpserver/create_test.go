@@ -401,3 +401,15 @@ func TestMutationsOverHTTP(t *testing.T) {
 		assert.EqualValues(t, 3, e.up.CallsTo(upstreamtest.PathCreate))
 	})
 }
+
+func TestCreateCustomerIsPricedAsAnUpstreamCall(t *testing.T) {
+	t.Parallel()
+	// 10 for the call, 1 for customer, 1 for its id, 1 for userErrors and
+	// 1 for its code: 14.
+	q := `mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { id } userErrors { code } } }`
+	for limit, want := range map[string][]string{"13": {"COMPLEXITY_LIMIT_EXCEEDED"}, "14": nil} {
+		e := newEnv(t, map[string]string{"MAX_COMPLEXITY": limit})
+		r := e.post(map[string]any{"query": q, "variables": map[string]any{"input": createInput("priced@example.com", "")}}, "Bearer "+testToken)
+		assert.Equal(t, want, r.codes(), "limit %s: %s", limit, r.Raw)
+	}
+}
