@@ -153,9 +153,16 @@ func (k *Keeper) Do(ctx context.Context, call Call, write func(context.Context) 
 
 func (k *Keeper) run(ctx context.Context, store Store, key string, input []byte, owner string,
 	write func(context.Context) ([]byte, bool, error)) ([]byte, bool, error) {
-	outcome, keep, err := write(ctx)
 	// Detached: the outcome must be recorded even when the client left.
 	done := context.WithoutCancel(ctx)
+	finished := false
+	defer func() {
+		if !finished { // write panicked: give the key up rather than hold it
+			_ = store.Release(done, key, owner)
+		}
+	}()
+	outcome, keep, err := write(ctx)
+	finished = true
 	if err != nil || !keep {
 		_ = store.Release(done, key, owner)
 		return outcome, false, err

@@ -173,3 +173,16 @@ func TestMemoryStoreExpiresAndReleasesOnlyItsOwner(t *testing.T) {
 	_, claimed, _ = m.Claim(ctx, "k", idempotency.Record{Owner: "c"}, time.Hour)
 	assert.True(t, claimed, "an expired claim is gone")
 }
+
+func TestKeeperGivesTheKeyUpWhenTheWritePanics(t *testing.T) {
+	k := idempotency.NewKeeper(idempotency.NewMemoryStore(10), idempotency.Options{})
+	ctx := context.Background()
+	assert.Panics(t, func() {
+		_, _, _ = k.Do(ctx, call("c", "key", "in"), func(context.Context) ([]byte, bool, error) { panic("boom") })
+	})
+	var runs atomic.Int32
+	out, replay, err := k.Do(ctx, call("c", "key", "in"), counted(&runs, "after", true, nil))
+	require.NoError(t, err)
+	assert.False(t, replay)
+	assert.Equal(t, "after", string(out), "the key was free again")
+}
