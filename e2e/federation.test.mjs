@@ -1,13 +1,15 @@
 // Our gateway as one subgraph of a real federated graph: its _service SDL
 // composes with a second subgraph (tickets that point at customers by id),
 // @apollo/gateway plans and runs queries across both, and all customer ids of
-// one query cost a single scan of the upstream's pages.
+// one query cost a single scan of the upstream's pages. Login tokens and
+// createCustomer (with its idempotencyKey) work through it as well.
 // Apollo's gateway otherwise sends usage metrics to Apollo and probes cloud
 // metadata endpoints at construction; a test must not.
 process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { composeServices } from '@apollo/composition';
@@ -240,4 +242,62 @@ test('login tokens resolve through the Apollo Gateway, as our gateway gives them
     const direct = await graphql(`${customers.url}/query`, `{ customer(id: "${id}") { loginToken { key } } }`, {}, { authorization: TOKEN });
     assert.equal(direct.body.data.customer.loginToken.key, loginToken.key, `${t.id}: the same token`);
   }
+});
+
+// Last in this file: the customer it creates would change the cost of the
+// full scan above.
+test('createCustomer runs through the Apollo Gateway: created once, replayed by its key, then listed last', async () => {
+  assert.match(composed.supergraphSdl, /^type Mutation\s+@join__type\(graph: CUSTOMERS\)/m,
+    'the supergraph has our Mutation');
+  assert.match(composed.supergraphSdl,
+    /createCustomer\(input: CreateCustomerInput!\): CreateCustomerPayload![^\n]*@requiresScopes\(scopes: \[\["customers:write"\]\]\)/,
+    'the supergraph keeps the scope of createCustomer');
+
+  const auth = { authorization: TOKEN };
+  const lastPageOf = async (from) => {
+    for (let p = from; ; p++) {
+      const { status, body } = await graphql(apolloUrl,
+        'query($p: Int!) { customers(page: $p) { page hasNextPage nodes { id name contact { email } } } }', { p }, auth);
+      assert.equal(status, 200);
+      assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+      if (!body.data.customers.hasNextPage) return body.data.customers;
+    }
+  };
+  // Read before the create too: on a gateway that caches (ours here has
+  // CACHE_TTL=0s for the call counts; a GATEWAY_URL one may not), a page or
+  // answer kept across the create would miss the new customer.
+  const listedBefore = await lastPageOf(lastPage);
+
+  // New on every run, so that a GATEWAY_URL gateway that ran this before
+  // still creates one.
+  const run = randomUUID();
+  const input = { email: `e2e-${run}@example.com`, name: 'E2E Federation', password: 'e2e-password', idempotencyKey: run };
+  const create = async () => {
+    const calls = await customers.upstreamCalls();
+    const { status, body } = await graphql(apolloUrl, `mutation($input: CreateCustomerInput!) {
+      createCustomer(input: $input) { customer { id name contact { email } status createdAt } userErrors { field code message } }
+    }`, { input }, auth);
+    assert.equal(status, 200);
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    assert.deepEqual(body.data.createCustomer.userErrors, []);
+    return { customer: body.data.createCustomer.customer, calls: (await customers.upstreamCalls()) - calls };
+  };
+
+  const first = await create();
+  assert.match(first.customer.id, /^[0-9a-f]{24}$/);
+  assert.equal(first.customer.name, input.name);
+  assert.equal(first.customer.contact.email, input.email);
+  assert.equal(first.calls, 1, 'one upstream call: the create');
+
+  const again = await create();
+  assert.deepEqual(again.customer, first.customer, 'the same key gives back the same customer');
+  assert.equal(again.calls, 0, 'a replay makes no upstream call');
+
+  const listedAfter = await lastPageOf(listedBefore.page);
+  const { id, name, contact } = first.customer;
+  assert.deepEqual(listedAfter.nodes.at(-1), { id, name, contact }, 'the new customer ends the list');
+  assert.ok(!listedBefore.nodes.some((c) => c.id === id), 'not on the list before');
+  assert.equal(listedAfter.nodes.filter((c) => c.id === id).length, 1, 'listed once');
+  console.log(`createCustomer through @apollo/gateway: ${id}, upstream calls ${first.calls} then ${again.calls} (replay); ` +
+    `listed last on page ${listedAfter.page}`);
 });

@@ -80,6 +80,16 @@ type asset struct {
 	etag        string
 }
 
+// Options are what the page shows besides the endpoint.
+type Options struct {
+	// Demo says the gateway serves the sample upstream (-demo), so that the
+	// createCustomer example is filled in and runs as it is. Elsewhere its
+	// email, name and password are left empty: run untouched it creates
+	// nobody (the gateway answers INVALID), and no real customer gets a
+	// password printed in this page.
+	Demo bool
+}
+
 // Handler serves GraphiQL at the path it is mounted on (the page and its
 // assets), pointing at endpoint (e.g. "/query"). The endpoint must be on the
 // same origin as the page, because the CSP allows connect-src 'self' only; a
@@ -87,19 +97,23 @@ type asset struct {
 //
 // Its routes are built on the first request: naming the assets hashes 1.5 MB
 // of them, memory that a gateway whose playground nobody opens never needs.
-func Handler(endpoint string) http.Handler {
-	routes := sync.OnceValue(func() http.Handler { return newRoutes(endpoint) })
+func Handler(endpoint string, opts Options) http.Handler {
+	routes := sync.OnceValue(func() http.Handler { return newRoutes(endpoint, opts) })
 	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		routes().ServeHTTP(w, r)
 	}))
 }
 
-func newRoutes(endpoint string) http.Handler {
+func newRoutes(endpoint string, opts Options) http.Handler {
 	assets, version := loadAssets()
 	prefix := "graphiql/" + version
 
 	var page bytes.Buffer
-	if err := pageTemplate.Execute(&page, struct{ Endpoint, Assets string }{endpoint, prefix}); err != nil {
+	data := struct {
+		Endpoint, Assets string
+		Demo             bool
+	}{endpoint, prefix, opts.Demo}
+	if err := pageTemplate.Execute(&page, data); err != nil {
 		panic("playground: rendering index.html: " + err.Error()) // only a broken template; tests catch it
 	}
 	index := asset{body: page.Bytes(), contentType: "text/html; charset=utf-8", etag: etagOf(page.Bytes())}

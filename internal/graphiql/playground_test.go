@@ -68,7 +68,7 @@ func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 }
 
 func TestPageHeaders(t *testing.T) {
-	srv := httptest.NewServer(graphiql.Handler("/query"))
+	srv := httptest.NewServer(graphiql.Handler("/query", graphiql.Options{}))
 	defer srv.Close()
 
 	resp, _ := get(t, srv.URL+"/")
@@ -125,7 +125,7 @@ func TestPageUsesOnlyLocalAssets(t *testing.T) {
 	for _, mount := range []string{"/", "/playground/"} {
 		t.Run(mount, func(t *testing.T) {
 			mux := http.NewServeMux()
-			mux.Handle(mount, http.StripPrefix(strings.TrimSuffix(mount, "/"), graphiql.Handler("/query")))
+			mux.Handle(mount, http.StripPrefix(strings.TrimSuffix(mount, "/"), graphiql.Handler("/query", graphiql.Options{})))
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
 
@@ -181,7 +181,7 @@ func TestPageUsesOnlyLocalAssets(t *testing.T) {
 
 func TestEndpointIsEscaped(t *testing.T) {
 	endpoint := `/q?a=1&b="><script>alert(1)</script>`
-	srv := httptest.NewServer(graphiql.Handler(endpoint))
+	srv := httptest.NewServer(graphiql.Handler(endpoint, graphiql.Options{}))
 	defer srv.Close()
 
 	_, body := get(t, srv.URL+"/")
@@ -196,8 +196,25 @@ func TestEndpointIsEscaped(t *testing.T) {
 	assert.True(t, found, `no <meta name="graphql-endpoint">`)
 }
 
+// TestDemoMarker: only a demo gateway's page says so; init.js then fills in
+// the createCustomer example (the browser test runs it).
+func TestDemoMarker(t *testing.T) {
+	for _, demo := range []bool{false, true} {
+		srv := httptest.NewServer(graphiql.Handler("/query", graphiql.Options{Demo: demo}))
+		_, body := get(t, srv.URL+"/")
+		srv.Close()
+		var marked bool
+		for _, e := range parseHTML(t, body) {
+			if e.name == "meta" && e.attrs["name"] == "gateway-demo" {
+				marked = e.attrs["content"] == "true"
+			}
+		}
+		assert.Equal(t, demo, marked, "Demo %v: <meta name=\"gateway-demo\" content=\"true\">", demo)
+	}
+}
+
 func TestUnknownPaths(t *testing.T) {
-	srv := httptest.NewServer(graphiql.Handler("/query"))
+	srv := httptest.NewServer(graphiql.Handler("/query", graphiql.Options{}))
 	defer srv.Close()
 
 	_, body := get(t, srv.URL+"/")
@@ -221,7 +238,7 @@ func TestUnknownPaths(t *testing.T) {
 }
 
 func TestRevalidation(t *testing.T) {
-	srv := httptest.NewServer(graphiql.Handler("/query"))
+	srv := httptest.NewServer(graphiql.Handler("/query", graphiql.Options{}))
 	defer srv.Close()
 
 	first, _ := get(t, srv.URL+"/")
@@ -252,7 +269,7 @@ var notFetched = regexp.MustCompile(`^https?://(` +
 // page and the CSS must name no other host at all (the CSS's fonts and icons
 // are data: URLs), and the JavaScript only the literals in notFetched.
 func TestNoOutsideReferences(t *testing.T) {
-	srv := httptest.NewServer(graphiql.Handler("/query"))
+	srv := httptest.NewServer(graphiql.Handler("/query", graphiql.Options{}))
 	defer srv.Close()
 
 	_, page := get(t, srv.URL+"/")

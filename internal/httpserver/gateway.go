@@ -148,7 +148,8 @@ func New(cfg config.Config, deps Deps) *Gateway {
 		g.mux.Handle(method+" /query", logged)
 	}
 	if cfg.Playground {
-		page := compress(graphiql.Handler("/query"))
+		// Only -demo grants every scope; there the examples run as they are.
+		page := compress(graphiql.Handler("/query", graphiql.Options{Demo: cfg.GrantAllScopes}))
 		g.mux.Handle("GET /{$}", page)
 		g.mux.Handle("GET /graphiql/", page)
 	}
