@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/internal/app"
 	"github.com/botpenguin-gateway/gateway/internal/config"
 	"github.com/botpenguin-gateway/gateway/internal/httpserver"
@@ -109,8 +110,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	demo := flags.Bool("demo", false, "serve against an embedded sample upstream: no key, no network")
 	demoLatency := flags.Duration("demo-latency", 0, "with -demo: delay every sample upstream answer, to see loading states")
 	addr := flags.String("addr", "", "listen address (overrides ADDR)")
+	var printSchema schemaFlag
+	flags.Var(&printSchema, "print-schema", "print the schema for clients and exit (-print-schema=federation: the subgraph's, as _service gives it)")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags take their value after =, as in -print-schema=federation)", flags.Arg(0))
+	}
+	if printSchema != "" {
+		return printSchema.print(stdout)
 	}
 
 	if *demo {
@@ -229,6 +238,39 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	return nil
+}
+
+// schemaFlag is -print-schema: "public" alone (the schema for clients and
+// code generators), or "federation" (the subgraph's SDL).
+type schemaFlag string
+
+func (f *schemaFlag) String() string   { return string(*f) }
+func (f *schemaFlag) IsBoolFlag() bool { return true }
+
+func (f *schemaFlag) Set(v string) error {
+	switch v {
+	case "true", "public":
+		*f = "public"
+	case "federation":
+		*f = "federation"
+	case "false":
+		*f = ""
+	default:
+		return fmt.Errorf("want -print-schema, -print-schema=public or -print-schema=federation, got %q", v)
+	}
+	return nil
+}
+
+func (f schemaFlag) print(w io.Writer) error {
+	sdl := graph.SubgraphSDL()
+	if f == "public" {
+		var err error
+		if sdl, err = graph.PublicSDL(); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, sdl)
+	return err
 }
 
 // listening is a server and the listener it serves.

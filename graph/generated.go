@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Customer() CustomerResolver
+	CustomerConnection() CustomerConnectionResolver
 	CustomerPage() CustomerPageResolver
 	Entity() EntityResolver
 	Mutation() MutationResolver
@@ -129,6 +130,10 @@ type ComplexityRoot struct {
 
 type CustomerResolver interface {
 	LoginToken(ctx context.Context, obj *model.Customer) (*model.LoginToken, error)
+}
+type CustomerConnectionResolver interface {
+	Edges(ctx context.Context, obj *model.CustomerConnection) ([]*model.CustomerEdge, error)
+	PageInfo(ctx context.Context, obj *model.CustomerConnection) (*model.PageInfo, error)
 }
 type CustomerPageResolver interface {
 	Nodes(ctx context.Context, obj *model.CustomerPage) ([]*model.Customer, error)
@@ -1466,7 +1471,7 @@ func (ec *executionContext) _CustomerConnection_edges(ctx context.Context, field
 			return ec.fieldContext_CustomerConnection_edges(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
+			return ec.Resolvers.CustomerConnection().Edges(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.CustomerEdge) graphql.Marshaler {
@@ -1480,8 +1485,8 @@ func (ec *executionContext) fieldContext_CustomerConnection_edges(_ context.Cont
 	fc = &graphql.FieldContext{
 		Object:     "CustomerConnection",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CustomerEdge(ctx, field)
 		},
@@ -1498,7 +1503,7 @@ func (ec *executionContext) _CustomerConnection_pageInfo(ctx context.Context, fi
 			return ec.fieldContext_CustomerConnection_pageInfo(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
+			return ec.Resolvers.CustomerConnection().PageInfo(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -1512,8 +1517,8 @@ func (ec *executionContext) fieldContext_CustomerConnection_pageInfo(_ context.C
 	fc = &graphql.FieldContext{
 		Object:     "CustomerConnection",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
 		},
@@ -3812,15 +3817,17 @@ func (ec *executionContext) _CustomerConnection(ctx context.Context, sel ast.Sel
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CustomerConnection")
 		case "edges":
-			out.Values[i] = ec._CustomerConnection_edges(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerConnection_edges(ctx, field, obj)
+				})
 		case "pageInfo":
-			out.Values[i] = ec._CustomerConnection_pageInfo(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerConnection_pageInfo(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

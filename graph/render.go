@@ -13,11 +13,12 @@ import (
 )
 
 // RenderCustomerLists is a gqlgen field middleware (Server.AroundFields)
-// that renders CustomerPage.nodes in one pass. gqlgen marshals a list of
-// objects with a goroutine per element and every field of every element
-// through its resolver pipeline (a field context, closures, a marshaler):
-// about a hundred allocations per customer, although a customer's fields
-// are plain values. The bytes are gqlgen's: the fields that
+// that renders CustomerPage.nodes, and CustomerConnection.edges with
+// their nodes, in one pass. gqlgen marshals a list of objects with a
+// goroutine per element and every field of every element through its
+// resolver pipeline (a field context, closures, a marshaler): about a
+// hundred allocations per customer, although a customer's fields are
+// plain values. The bytes are gqlgen's: the fields that
 // graphql.CollectFields selects, in its order, under their aliases, each
 // value written as its generated marshaler writes it.
 //
@@ -31,31 +32,87 @@ func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error
 	if err != nil {
 		return res, err
 	}
-	nodes, ok := res.([]*model.Customer)
-	if !ok {
-		return res, err
+	switch list := res.(type) {
+	case []*model.Customer:
+		if r, ok := renderNodes(ctx, list); ok {
+			return r, nil
+		}
+	case []*model.CustomerEdge:
+		if r, ok := renderEdges(ctx, list); ok {
+			return r, nil
+		}
 	}
+	return res, err
+}
+
+func renderNodes(ctx context.Context, nodes []*model.Customer) (graphql.Marshaler, bool) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || fc.Object != "CustomerPage" || fc.Field.Name != "nodes" {
-		return res, err
+		return nil, false
 	}
 	fields, ok := customerSelection(graphql.GetOperationContext(ctx), fc.Field.Selections)
 	if !ok {
-		return res, err
+		return nil, false
 	}
 	for _, c := range nodes {
-		if c == nil || c.Contact == nil {
-			return res, err
+		if !renderable(c) {
+			return nil, false
 		}
 	}
-	return customerList{nodes: nodes, fields: fields}, nil
+	return customerList{nodes: nodes, fields: fields}, true
 }
 
+func renderEdges(ctx context.Context, edges []*model.CustomerEdge) (graphql.Marshaler, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Object != "CustomerConnection" || fc.Field.Name != "edges" {
+		return nil, false
+	}
+	fields, ok := edgeSelection(graphql.GetOperationContext(ctx), fc.Field.Selections)
+	if !ok {
+		return nil, false
+	}
+	for _, e := range edges {
+		if e == nil || !renderable(e.Node) {
+			return nil, false
+		}
+	}
+	return edgeList{edges: edges, fields: fields}, true
+}
+
+func renderable(c *model.Customer) bool { return c != nil && c.Contact != nil }
+
 // selected is one field of a selection: its response key, its name, and
-// for contact, the contact's own fields.
+// for an object, its own fields (a contact's, or an edge's node's).
 type selected struct {
 	alias, name string
-	contact     []selected
+	sub         []selected
+}
+
+// edgeSelection is what sel selects of each CustomerEdge, as gqlgen's
+// _CustomerEdge collects it; false when it selects anything that edgeList
+// cannot write.
+func edgeSelection(oc *graphql.OperationContext, sel ast.SelectionSet) ([]selected, bool) {
+	fields := graphql.CollectFields(oc, sel, customerEdgeImplementors)
+	out := make([]selected, 0, len(fields))
+	for _, f := range fields {
+		if len(f.Deferrables) > 0 || seen(out, f.Alias) {
+			return nil, false
+		}
+		s := selected{alias: f.Alias, name: f.Name}
+		switch f.Name {
+		case "__typename", "cursor":
+		case "node":
+			node, ok := customerSelection(oc, f.Selections)
+			if !ok {
+				return nil, false
+			}
+			s.sub = node
+		default:
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
 }
 
 // customerSelection is what sel selects of each Customer, as gqlgen's
@@ -73,10 +130,10 @@ func customerSelection(oc *graphql.OperationContext, sel ast.SelectionSet) ([]se
 		case "__typename", "id", "name", "verified", "status", "subscriptionType", "createdAt", "updatedAt", "lastLogin":
 		case "contact":
 			for _, cf := range graphql.CollectFields(oc, f.Selections, customerContactImplementors) {
-				if len(cf.Deferrables) > 0 || seen(s.contact, cf.Alias) || cf.Name != "email" && cf.Name != "__typename" {
+				if len(cf.Deferrables) > 0 || seen(s.sub, cf.Alias) || cf.Name != "email" && cf.Name != "__typename" {
 					return nil, false
 				}
-				s.contact = append(s.contact, selected{alias: cf.Alias, name: cf.Name})
+				s.sub = append(s.sub, selected{alias: cf.Alias, name: cf.Name})
 			}
 		default:
 			return nil, false
@@ -121,6 +178,45 @@ func (l customerList) append(b []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		b = appendCustomer(b, l.fields, c)
+	}
+	return append(b, ']')
+}
+
+func appendCustomer(b []byte, fields []selected, c *model.Customer) []byte {
+	b = append(b, '{')
+	for j, f := range fields {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.alias)
+		b = append(b, ':')
+		b = appendCustomerField(b, f, c)
+	}
+	return append(b, '}')
+}
+
+// edgeList is the marshalled value of CustomerConnection.edges.
+type edgeList struct {
+	edges  []*model.CustomerEdge
+	fields []selected
+}
+
+func (l edgeList) MarshalGQL(w io.Writer) {
+	var b []byte
+	if buf, ok := w.(*bytes.Buffer); ok {
+		buf.Grow(len(l.edges) * 512) // an edge's JSON, cursor and node, is about 300 bytes
+		b = buf.AvailableBuffer()
+	}
+	_, _ = w.Write(l.append(b))
+}
+
+func (l edgeList) append(b []byte) []byte {
+	b = append(b, '[')
+	for i, e := range l.edges {
+		if i > 0 {
+			b = append(b, ',')
+		}
 		b = append(b, '{')
 		for j, f := range l.fields {
 			if j > 0 {
@@ -128,7 +224,14 @@ func (l customerList) append(b []byte) []byte {
 			}
 			b = appendString(b, f.alias)
 			b = append(b, ':')
-			b = appendCustomerField(b, f, c)
+			switch f.name {
+			case "__typename":
+				b = appendString(b, "CustomerEdge")
+			case "cursor":
+				b = appendString(b, e.Cursor)
+			case "node":
+				b = appendCustomer(b, f.sub, e.Node)
+			}
 		}
 		b = append(b, '}')
 	}
@@ -145,7 +248,7 @@ func appendCustomerField(b []byte, f selected, c *model.Customer) []byte {
 		return appendString(b, c.Name)
 	case "contact":
 		b = append(b, '{')
-		for j, cf := range f.contact {
+		for j, cf := range f.sub {
 			if j > 0 {
 				b = append(b, ',')
 			}

@@ -71,6 +71,11 @@ func TestRenderedListsAreGqlgens(t *testing.T) {
 		`{ customers { nodes { ... on Customer @defer { name } id } } }`,
 		`{ customers { sort nodes { id } hasPreviousPage } c: customer(id: "6610b") { id name } }`,
 		`{ customers { nodes { id __typename } } _entities(representations: [{__typename: "Customer", id: "6610a"}]) { ... on Customer { id name } } }`,
+		`{ customersConnection { edges { cursor node { id name contact { email } verified status subscriptionType createdAt updatedAt lastLogin } } pageInfo { hasNextPage endCursor } } }`,
+		`{ customersConnection(first: 2, sort: NAME) { edges { __typename c: cursor node { __typename ...F } n: node { ... on Node { id } } } } } fragment F on Customer { id contact { email } }`,
+		`{ customersConnection { edges { ... on CustomerEdge { cursor } cursor @skip(if: true) node { id @include(if: false) name } } } }`,
+		`{ customersConnection { edges { node { ... on Customer @defer { name } id } } } }`,
+		`{ customersConnection { edges { ... @defer { cursor } node { id } } } }`,
 	}
 	for _, q := range queries {
 		for _, vars := range []map[string]any{{"s": true, "i": false}, {"s": false, "i": true}} {
@@ -79,8 +84,8 @@ func TestRenderedListsAreGqlgens(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 300 {
-		q := randomListQuery(rng)
+	for i := range 300 {
+		q := randomListQuery(rng, i%2 == 1)
 		for _, vars := range []map[string]any{{"s": true}, {"s": false}} {
 			want := post(t, plain, q, vars)
 			require.NotContains(t, want, `"errors"`, q)
@@ -97,8 +102,9 @@ func TestRenderedListsAreGqlgens(t *testing.T) {
 }
 
 // randomListQuery selects some of a Customer's fields, in any order,
-// some aliased, some twice, some through fragments or behind directives.
-func randomListQuery(rng *rand.Rand) string {
+// some aliased, some twice, some through fragments or behind directives,
+// in customers or (edges) in customersConnection.
+func randomListQuery(rng *rand.Rand, edges bool) string {
 	fields := []string{"id", "name", "verified", "status", "subscriptionType", "createdAt", "updatedAt", "lastLogin", "__typename",
 		"contact { email }", "contact { __typename }", "contact { e: email email __typename }"}
 	var sel, frag []string
@@ -119,11 +125,15 @@ func randomListQuery(rng *rand.Rand) string {
 		}
 		sel = append(sel, f)
 	}
-	q := "{ customers { nodes { " + strings.Join(sel, " ")
+	head, tail := "{ customers { nodes { ", " } } }"
+	if edges {
+		head, tail = "{ customersConnection { edges { cursor node { ", " } } } }"
+	}
+	q := head + strings.Join(sel, " ")
 	if len(frag) > 0 {
-		q += " ...F } } } fragment F on Customer { " + strings.Join(frag, " ") + " }"
+		q += " ...F" + tail + " fragment F on Customer { " + strings.Join(frag, " ") + " }"
 	} else {
-		q += " } } }"
+		q += tail
 	}
 	if strings.Contains(q, "$s") {
 		q = "query($s: Boolean!) " + q

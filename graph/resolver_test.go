@@ -25,10 +25,12 @@ import (
 )
 
 // stubUpstream is the resolver's Customers: it answers every page with the same customers, or an error,
-// and counts the calls. No HTTP: it stands where the upstream client does.
+// and counts the calls. With pageSize set, it pages through customers instead (lastPage unused). No
+// HTTP: it stands where the upstream client does.
 type stubUpstream struct {
 	customers []upstream.Customer
 	lastPage  int // pages after it are empty
+	pageSize  int
 	err       error
 	calls     atomic.Int32
 }
@@ -37,6 +39,10 @@ func (s *stubUpstream) List(_ context.Context, _ upstream.Token, page int, _ ups
 	s.calls.Add(1)
 	if s.err != nil {
 		return upstream.Page{}, s.err
+	}
+	if s.pageSize > 0 {
+		from := min((page-1)*s.pageSize, len(s.customers))
+		return upstream.Page{Customers: s.customers[from:min(from+s.pageSize, len(s.customers))]}, nil
 	}
 	if page > s.lastPage {
 		return upstream.Page{}, nil

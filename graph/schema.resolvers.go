@@ -19,6 +19,16 @@ func (r *customerResolver) LoginToken(ctx context.Context, obj *model.Customer) 
 	return r.loginToken(ctx, upstream.UserTokenQuery{UserID: obj.ID})
 }
 
+// Edges is the resolver for the edges field.
+func (r *customerConnectionResolver) Edges(ctx context.Context, obj *model.CustomerConnection) ([]*model.CustomerEdge, error) {
+	return obj.Edges()
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *customerConnectionResolver) PageInfo(ctx context.Context, obj *model.CustomerConnection) (*model.PageInfo, error) {
+	return obj.PageInfo()
+}
+
 // Nodes is the resolver for the nodes field.
 func (r *customerPageResolver) Nodes(ctx context.Context, obj *model.CustomerPage) ([]*model.Customer, error) {
 	token, loaders, err := session(ctx)
@@ -83,17 +93,40 @@ func (r *queryResolver) Customer(ctx context.Context, id string) (*model.Custome
 
 // CustomerByEmail is the resolver for the customerByEmail field.
 func (r *queryResolver) CustomerByEmail(ctx context.Context, email string) (*model.Customer, error) {
-	return nil, errNotBuilt // CustomerByEmail: being built
+	if err := checkEmail(email); err != nil {
+		return nil, err
+	}
+	token, loaders, err := session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := loaders.CustomerByEmail(ctx, token, email)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return r.statuses.customer(ctx, c), nil
 }
 
 // CustomersConnection is the resolver for the customersConnection field.
 func (r *queryResolver) CustomersConnection(ctx context.Context, first *int, after *string, sort *model.CustomerSort) (*model.CustomerConnection, error) {
-	return nil, errNotBuilt // CustomersConnection: being built
+	n, s, from, err := r.connectionArgs(first, after, sort)
+	if err != nil {
+		return nil, err
+	}
+	token, loaders, err := session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.newConnection(ctx, window{loaders: loaders, token: token, sort: s, first: n, after: from}), nil
 }
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
-	return nil, errNotBuilt // Node: being built
+	c, err := r.Customer(ctx, id)
+	if c == nil {
+		return nil, err // not a nil *Customer inside a non-nil Node
+	}
+	return c, nil
 }
 
 // UserLoginToken is the resolver for the userLoginToken field.
@@ -107,6 +140,11 @@ func (r *queryResolver) UserLoginToken(ctx context.Context, email string, typeAr
 // Customer returns CustomerResolver implementation.
 func (r *Resolver) Customer() CustomerResolver { return &customerResolver{r} }
 
+// CustomerConnection returns CustomerConnectionResolver implementation.
+func (r *Resolver) CustomerConnection() CustomerConnectionResolver {
+	return &customerConnectionResolver{r}
+}
+
 // CustomerPage returns CustomerPageResolver implementation.
 func (r *Resolver) CustomerPage() CustomerPageResolver { return &customerPageResolver{r} }
 
@@ -117,8 +155,9 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
-	customerResolver     struct{ *Resolver }
-	customerPageResolver struct{ *Resolver }
-	mutationResolver     struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
+	customerResolver           struct{ *Resolver }
+	customerConnectionResolver struct{ *Resolver }
+	customerPageResolver       struct{ *Resolver }
+	mutationResolver           struct{ *Resolver }
+	queryResolver              struct{ *Resolver }
 )

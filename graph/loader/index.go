@@ -107,13 +107,25 @@ func (x *Index) Email(token upstream.Token, email string) (Location, bool) {
 	return x.lookup(token, byEmail, strings.ToLower(email))
 }
 
-// forgetID drops the entry of id, after its page no longer held it.
-func (x *Index) forgetID(token upstream.Token, id string) {
-	k := key64(x.seed, x.credential(token), byID, id)
+// find is where the customer w asks for was last seen through token.
+func (x *Index) find(token upstream.Token, w lookup) (Location, bool) {
+	return x.lookup(token, w.kind(), w.value)
+}
+
+// forget drops the entry of w, after its page no longer held it.
+func (x *Index) forget(token upstream.Token, w lookup) {
+	k := key64(x.seed, x.credential(token), w.kind(), w.value)
 	x.mu.Lock()
 	delete(x.cur, k)
 	delete(x.old, k)
 	x.mu.Unlock()
+}
+
+func (w lookup) kind() byte {
+	if w.email {
+		return byEmail
+	}
+	return byID
 }
 
 func (x *Index) lookup(token upstream.Token, kind byte, v string) (Location, bool) {

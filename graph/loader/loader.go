@@ -1,7 +1,8 @@
 // Package loader holds the per-operation dataloaders: every upstream page an
 // operation needs is fetched at most once, however many fields, aliases or
-// entities ask for it, and every customer id of the operation is found
-// together: on the page the Index says, else by one scan of the pages.
+// entities ask for it, and every customer the operation looks up (by id or
+// by email) is found together: on the page the Index says, else by one
+// scan of the pages.
 //
 // The dataloader hands its batch function the first caller's context; the
 // credential therefore lives in the keys, never in the context.
@@ -10,6 +11,7 @@ package loader
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +22,8 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
-// ErrScanLimit is returned for ids not found within Options.ScanMaxPages pages.
+// ErrScanLimit is returned for lookups not answered within
+// Options.ScanMaxPages pages.
 var ErrScanLimit = errors.New("customer not found within the scanned pages; the scan limit was reached")
 
 // FetchFunc fetches one upstream page (upstream.Client.Customers.List).
@@ -51,15 +54,22 @@ type PageKey struct {
 	Sort  upstream.Sort
 }
 
-type idKey struct {
+// lookup is what a lookup asks for: a customer id, or an email in lower
+// case (emails are compared case-insensitively).
+type lookup struct {
+	email bool
+	value string
+}
+
+type lookupKey struct {
 	token upstream.Token
-	id    string
+	lookup
 }
 
 // Loaders are the dataloaders of one GraphQL operation.
 type Loaders struct {
 	pages *dataloader.Loader[PageKey, upstream.Page]
-	byID  *dataloader.Loader[idKey, *upstream.Customer]
+	byID  *dataloader.Loader[lookupKey, *upstream.Customer]
 	fetch FetchFunc
 	opts  Options
 
@@ -75,8 +85,8 @@ func New(fetch FetchFunc, opts Options) *Loaders {
 	// loader's cache makes every later ask for that page free.
 	l.pages = dataloader.NewBatchedLoader(l.loadPages,
 		dataloader.WithBatchCapacity[PageKey, upstream.Page](1))
-	l.byID = dataloader.NewBatchedLoader(l.loadIDs,
-		dataloader.WithWait[idKey, *upstream.Customer](opts.IDBatchWait))
+	l.byID = dataloader.NewBatchedLoader(l.loadLookups,
+		dataloader.WithWait[lookupKey, *upstream.Customer](opts.IDBatchWait))
 	return l
 }
 
@@ -105,19 +115,45 @@ func (l *Loaders) load(ctx context.Context, key PageKey) func() (upstream.Page, 
 // from these pages is that old.
 func (l *Loaders) Oldest() time.Duration { return time.Duration(l.oldest.Load()) }
 
+// Pages returns several pages, fetched at once (each at most once per
+// operation), in the order of keys, with an error for each.
+func (l *Loaders) Pages(ctx context.Context, keys []PageKey) ([]upstream.Page, []error) {
+	waits := make([]func() (upstream.Page, error), len(keys))
+	for i, k := range keys {
+		waits[i] = l.load(ctx, k)
+	}
+	pages := make([]upstream.Page, len(keys))
+	errs := make([]error, len(keys))
+	for i, wait := range waits {
+		pages[i], errs[i] = wait()
+	}
+	return pages, errs
+}
+
 // Customer returns the customer with this id, nil when the list has no
 // such customer, or ErrScanLimit when the scan gave up first.
 func (l *Loaders) Customer(ctx context.Context, token upstream.Token, id string) (*upstream.Customer, error) {
-	l.prefetch(ctx, token, id)
-	return l.byID.Load(ctx, idKey{token, id})()
+	key := lookupKey{token, lookup{value: id}}
+	l.prefetch(ctx, key)
+	return l.byID.Load(ctx, key)()
+}
+
+// CustomerByEmail returns the customer whose contact email is email,
+// compared case-insensitively; the first by creation date when several
+// are. It is found as Customer is, in the same scan as the operation's
+// ids.
+func (l *Loaders) CustomerByEmail(ctx context.Context, token upstream.Token, email string) (*upstream.Customer, error) {
+	key := lookupKey{token, lookup{email: true, value: strings.ToLower(email)}}
+	l.prefetch(ctx, key)
+	return l.byID.Load(ctx, key)()
 }
 
 // Customers is Customer for many ids at once, answering in order.
 func (l *Loaders) Customers(ctx context.Context, token upstream.Token, ids []string) ([]*upstream.Customer, []error) {
-	keys := make([]idKey, len(ids))
+	keys := make([]lookupKey, len(ids))
 	for i, id := range ids {
-		keys[i] = idKey{token, id}
-		l.prefetch(ctx, token, id)
+		keys[i] = lookupKey{token, lookup{value: id}}
+		l.prefetch(ctx, keys[i])
 	}
 	found, errs := l.byID.LoadMany(ctx, keys)()
 	if errs == nil {
@@ -127,15 +163,15 @@ func (l *Loaders) Customers(ctx context.Context, token upstream.Token, ids []str
 	return found, errs
 }
 
-// prefetch starts fetching the page where the index last saw id, without
-// waiting for the ids of the operation to be gathered (IDBatchWait): the
-// batch finds it in flight.
-func (l *Loaders) prefetch(ctx context.Context, token upstream.Token, id string) {
+// prefetch starts fetching the page where the index last saw the
+// customer, without waiting for the lookups of the operation to be
+// gathered (IDBatchWait): the batch finds it in flight.
+func (l *Loaders) prefetch(ctx context.Context, key lookupKey) {
 	if l.opts.Index == nil {
 		return
 	}
-	if at, ok := l.opts.Index.ID(token, id); ok {
-		l.pages.Load(ctx, PageKey{Token: token, Page: at.Page, Sort: at.Sort})
+	if at, ok := l.opts.Index.find(key.token, key.lookup); ok {
+		l.pages.Load(ctx, PageKey{Token: key.token, Page: at.Page, Sort: at.Sort})
 	}
 }
 
@@ -161,20 +197,20 @@ func (l *Loaders) loadPages(ctx context.Context, keys []PageKey) []*dataloader.R
 	return results
 }
 
-// loadIDs finds every id of the batch: on the pages the index points to,
-// then the others in one scan of the pages by creation date, stopping as
-// soon as all are found or the list ends.
-func (l *Loaders) loadIDs(ctx context.Context, keys []idKey) []*dataloader.Result[*upstream.Customer] {
-	byToken := map[upstream.Token][]string{}
+// loadLookups answers every lookup of the batch: on the pages the index
+// points to, then the others in one scan of the pages by creation date,
+// stopping as soon as all are found or the list ends.
+func (l *Loaders) loadLookups(ctx context.Context, keys []lookupKey) []*dataloader.Result[*upstream.Customer] {
+	byToken := map[upstream.Token][]lookup{}
 	for _, k := range keys {
-		byToken[k.token] = append(byToken[k.token], k.id)
+		byToken[k.token] = append(byToken[k.token], k.lookup)
 	}
-	found := map[idKey]*upstream.Customer{}
+	found := map[lookupKey]*upstream.Customer{}
 	failed := map[upstream.Token]error{}
-	for token, ids := range byToken {
-		customers, err := l.find(ctx, token, ids)
-		for id, c := range customers {
-			found[idKey{token, id}] = c
+	for token, wants := range byToken {
+		customers, err := l.find(ctx, token, wants)
+		for w, c := range customers {
+			found[lookupKey{token, w}] = c
 		}
 		failed[token] = err
 	}
@@ -189,29 +225,29 @@ func (l *Loaders) loadIDs(ctx context.Context, keys []idKey) []*dataloader.Resul
 	return results
 }
 
-func (l *Loaders) find(ctx context.Context, token upstream.Token, ids []string) (map[string]*upstream.Customer, error) {
-	found := make(map[string]*upstream.Customer, len(ids))
+func (l *Loaders) find(ctx context.Context, token upstream.Token, wants []lookup) (map[lookup]*upstream.Customer, error) {
+	found := make(map[lookup]*upstream.Customer, len(wants))
 	if l.opts.Index != nil {
-		ids = l.probe(ctx, token, ids, found)
-		if len(ids) == 0 {
+		wants = l.probe(ctx, token, wants, found)
+		if len(wants) == 0 {
 			return found, nil
 		}
 	}
-	return found, l.scan(ctx, token, ids, found)
+	return found, l.scan(ctx, token, wants, found)
 }
 
-// probe looks for each id on the page where the index last saw it, those
-// pages fetched at once, and returns the ids still to scan for: not in the
-// index, no longer on that page, or on a page that failed (the scan then
-// meets the failure, or gets past it).
-func (l *Loaders) probe(ctx context.Context, token upstream.Token, ids []string, found map[string]*upstream.Customer) (rest []string) {
-	atPage := map[PageKey][]string{}
-	for _, id := range ids {
-		if at, ok := l.opts.Index.ID(token, id); ok {
+// probe looks for each customer on the page where the index last saw it,
+// those pages fetched at once, and returns the lookups still to scan for:
+// not in the index, no longer on that page, or on a page that failed (the
+// scan then meets the failure, or gets past it).
+func (l *Loaders) probe(ctx context.Context, token upstream.Token, wants []lookup, found map[lookup]*upstream.Customer) (rest []lookup) {
+	atPage := map[PageKey][]lookup{}
+	for _, w := range wants {
+		if at, ok := l.opts.Index.find(token, w); ok {
 			key := PageKey{Token: token, Page: at.Page, Sort: at.Sort}
-			atPage[key] = append(atPage[key], id)
+			atPage[key] = append(atPage[key], w)
 		} else {
-			rest = append(rest, id)
+			rest = append(rest, w)
 		}
 	}
 	pages := make(map[PageKey]func() (upstream.Page, error), len(atPage))
@@ -220,67 +256,82 @@ func (l *Loaders) probe(ctx context.Context, token upstream.Token, ids []string,
 	}
 	for key, onPage := range atPage {
 		page, err := pages[key]()
-		for _, id := range onPage {
-			if c := customerOn(page, id); c != nil {
-				found[id] = c
+		for _, w := range onPage {
+			if c := customerOn(page, w); c != nil {
+				found[w] = c
 				continue
 			}
 			if err == nil {
-				l.opts.Index.forgetID(token, id)
+				l.opts.Index.forget(token, w)
 			}
-			rest = append(rest, id)
+			rest = append(rest, w)
 		}
 	}
 	return rest
 }
 
-func customerOn(page upstream.Page, id string) *upstream.Customer {
+// customerOn is the customer of page that w asks for; of several with the
+// same email, the first created.
+func customerOn(page upstream.Page, w lookup) *upstream.Customer {
+	var first *upstream.Customer
 	for i := range page.Customers {
-		if page.Customers[i].ID == id {
-			return &page.Customers[i]
+		c := &page.Customers[i]
+		if w.matches(c) && (first == nil || c.CreatedAt.Before(first.CreatedAt)) {
+			first = c
 		}
 	}
-	return nil
+	return first
+}
+
+func (w lookup) matches(c *upstream.Customer) bool {
+	if w.email {
+		return c.Email != nil && strings.ToLower(*c.Email) == w.value
+	}
+	return c.ID == w.value
 }
 
 // scan reads the pages by creation date into found until it holds every
-// id, the list ends (an empty page) or ScanMaxPages pages were read
+// lookup, the list ends (an empty page) or ScanMaxPages pages were read
 // (ErrScanLimit), and stops at the first failure. It fetches them in
 // windows of ScanWindow pages at once, after page 1 alone, and reads each
 // window in page order: what it answers is what reading one page after
-// another would, in fewer round trips.
-func (l *Loaders) scan(ctx context.Context, token upstream.Token, ids []string, found map[string]*upstream.Customer) error {
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
+// another would, in fewer round trips; of several customers with the same
+// email, the first created is the one it meets first.
+func (l *Loaders) scan(ctx context.Context, token upstream.Token, wants []lookup, found map[lookup]*upstream.Customer) error {
+	want := make(map[lookup]bool, len(wants))
+	emails := false
+	for _, w := range wants {
+		want[w] = true
+		emails = emails || w.email
 	}
 	window := max(l.opts.ScanWindow, 1)
 	for first, n := 1, 1; first <= l.opts.ScanMaxPages; first, n = first+n, window {
 		last := min(first+n-1, l.opts.ScanMaxPages)
-		pages := make([]func() (upstream.Page, error), 0, last-first+1)
+		keys := make([]PageKey, 0, last-first+1)
 		for p := first; p <= last; p++ {
-			pages = append(pages, l.load(ctx, PageKey{Token: token, Page: p, Sort: upstream.SortCreatedAt}))
+			keys = append(keys, PageKey{Token: token, Page: p, Sort: upstream.SortCreatedAt})
 		}
 		// The whole window is waited for, so that no call is left running
 		// once the operation is answered.
-		results := make([]struct {
-			page upstream.Page
-			err  error
-		}, len(pages))
-		for i, wait := range pages {
-			results[i].page, results[i].err = wait()
-		}
-		for _, r := range results {
-			if r.err != nil {
-				return r.err
+		pages, errs := l.Pages(ctx, keys)
+		for i, page := range pages {
+			if errs[i] != nil {
+				return errs[i]
 			}
-			if r.page.Len() == 0 {
+			if page.Len() == 0 {
 				return nil
 			}
-			for i := range r.page.Customers {
-				if c := &r.page.Customers[i]; want[c.ID] {
-					found[c.ID] = c
-					delete(want, c.ID)
+			for j := range page.Customers {
+				c := &page.Customers[j]
+				if w := (lookup{value: c.ID}); want[w] {
+					found[w] = c
+					delete(want, w)
+				}
+				if emails && c.Email != nil {
+					if w := (lookup{email: true, value: strings.ToLower(*c.Email)}); want[w] {
+						found[w] = c
+						delete(want, w)
+					}
 				}
 			}
 			if len(want) == 0 {

@@ -26,6 +26,7 @@ type stubList struct {
 	totals          map[upstream.Token]int // a token's own total, instead of total
 	shift           int                    // customers n1..n<shift> come first, pushing the others down
 	onFetch         func(page int)         // called before a page is answered
+	emails          map[string]string      // an id's email, instead of <id>@example.com
 
 	mu    sync.Mutex
 	calls []loader.PageKey
@@ -53,6 +54,9 @@ func (s *stubList) fetch(_ context.Context, token upstream.Token, page int, sort
 			id = fmt.Sprintf("n%d", j)
 		}
 		email := id + "@example.com"
+		if e, ok := s.emails[id]; ok {
+			email = e
+		}
 		p.Customers = append(p.Customers, upstream.Customer{ID: id, Name: string(token), Email: &email})
 	}
 	return p, nil

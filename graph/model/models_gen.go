@@ -55,11 +55,6 @@ type CustomerByIDsInput struct {
 	ID string `json:"ID"`
 }
 
-type CustomerConnection struct {
-	Edges    []*CustomerEdge `json:"edges"`
-	PageInfo *PageInfo       `json:"pageInfo"`
-}
-
 type CustomerContact struct {
 	Email *string `json:"email,omitempty"`
 }

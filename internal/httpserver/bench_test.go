@@ -72,6 +72,12 @@ func benchQuery(b *testing.B, body string, vars map[string]string, header ...str
 func BenchmarkQ1(b *testing.B) { benchQuery(b, benchQ1, nil) }
 func BenchmarkQ2(b *testing.B) { benchQuery(b, benchQ2, nil) }
 
+// BenchmarkConnection is Q1's page as a connection: first: 20, every field
+// of each node, a cursor each, and hasNextPage.
+func BenchmarkConnection(b *testing.B) {
+	benchQuery(b, `{"query":"{ customersConnection(first: 20) { edges { cursor node { id name contact { email } verified status subscriptionType createdAt updatedAt lastLogin } } pageInfo { hasNextPage endCursor } } }"}`, nil)
+}
+
 // BenchmarkQ1DistinctTokens is a request that nothing can share: every
 // request has a token of its own, so neither request coalescing, the
 // answer cache nor upstream coalescing helps, and each one costs a whole

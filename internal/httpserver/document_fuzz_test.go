@@ -95,6 +95,8 @@ func FuzzDocumentLimits(f *testing.F) {
 	f.Add(uint8(8), uint16(0), `query Q { customers { ...P } } fragment P on CustomerPage { nodes { ...C ...C } } fragment C on Customer { id ... on Customer { name } }`)
 	f.Add(uint8(8), uint16(0), `{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }`)
 	f.Add(uint8(8), uint16(0), `{ customer(id: "x") { id } _entities(representations: [{__typename: "Customer", id: "a"}]) { __typename } }`)
+	f.Add(uint8(8), uint16(0), `{ customersConnection(first: 50) { edges { cursor node { id ...C } } pageInfo { hasNextPage } } node(id: "x") { id } customerByEmail(email: "a@b.co") { id } } fragment C on Customer { name }`)
+	f.Add(uint8(8), uint16(0), `query Q { a: customersConnection(first: 5) { ...E } b: customersConnection { ...E } } fragment E on CustomerConnection { edges { node { id } } __typename }`)
 
 	es := graph.NewExecutableSchema(graph.Config{Complexity: graph.NewComplexity()})
 	limits := newDocumentLimits(fuzzLimits, lru.New[*ast.QueryDocument](10), prometheus.NewRegistry())

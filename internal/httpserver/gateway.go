@@ -140,7 +140,7 @@ func New(cfg config.Config, deps Deps) *Gateway {
 		query = limiter.middleware(query)
 	}
 	query = authn.Middleware(query)
-	logged := logRequests(deps.Logger, m, corsFor(cfg.CORSAllowedOrigins)(query))
+	logged := logRequests(deps.Logger, m, corsFor(cfg.CORSAllowedOrigins, deps.Logger)(query))
 	if deps.TracerProvider != nil {
 		logged = tracing(deps.TracerProvider, logged)
 	}

@@ -45,6 +45,56 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestCORSLetsFrontendStacksThrough sends the preflights of browser
+// clients that trace (OpenTelemetry, Sentry) and identify themselves
+// (Apollo Client, Hive), as browsers write them: lower case, sorted.
+func TestCORSLetsFrontendStacksThrough(t *testing.T) {
+	t.Parallel()
+	const origin = "https://app.example.com"
+	e := newEnv(t, map[string]string{"CORS_ALLOWED_ORIGINS": origin})
+	preflight := func(origin, method, headers string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, e.gw.URL+"/query", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", method)
+		req.Header.Set("Access-Control-Request-Headers", headers)
+		resp, err := e.gw.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	for _, headers := range []string{
+		"content-type,traceparent,tracestate",
+		"apollographql-client-name,apollographql-client-version,authorization,content-type",
+		"apollo-require-preflight,content-type,x-apollo-operation-name",
+		"accept,authorization,baggage,content-type,sentry-trace,x-request-id",
+		"content-type,x-graphql-client-name,x-graphql-client-version",
+	} {
+		resp := preflight(origin, "POST", headers)
+		assert.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"), headers)
+		assert.Equal(t, headers, resp.Header.Get("Access-Control-Allow-Headers"))
+	}
+	assert.NotContains(t, e.logs.String(), "preflight refused")
+
+	for _, tc := range []struct{ origin, method, headers, logged string }{
+		{origin, "POST", "authorization,x-evil-header", `"refused_header":"x-evil-header"`},
+		{origin, "PUT", "content-type", `"refused_method":"PUT"`},
+		{"https://evil.example.com", "POST", "content-type", `"refused_origin":"https://evil.example.com"`},
+	} {
+		resp := preflight(tc.origin, tc.method, tc.headers)
+		assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), tc.logged)
+		var line string
+		for _, l := range splitLines(e.logs.String()) {
+			if contains(l, tc.logged) {
+				line = l
+			}
+		}
+		require.NotEmpty(t, line, "a refused preflight says why: %s", tc.logged)
+		assert.Contains(t, line, `"level":"DEBUG"`)
+		assert.Contains(t, line, `"msg":"CORS preflight refused"`)
+		assert.Contains(t, line, `"request_id"`)
+	}
+}
+
 func TestNoCORSByDefault(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
