@@ -185,7 +185,3 @@ func isGraphQLError(err error) bool {
 	gqlErr, ok := err.(*gqlerror.Error)
 	return ok && gqlErr.Err == nil
 }
-
-// errNotBuilt answers the fields of the contract whose resolvers are not
-// built yet.
-var errNotBuilt = errors.New("not available yet")
