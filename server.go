@@ -109,8 +109,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	demo := flags.Bool("demo", false, "serve against an embedded sample upstream: no key, no network")
 	demoLatency := flags.Duration("demo-latency", 0, "with -demo: delay every sample upstream answer, to see loading states")
 	addr := flags.String("addr", "", "listen address (overrides ADDR)")
+	showVersion := flags.Bool("version", false, "print the version, commit and Go version, and exit")
+	probe := flags.Bool("healthcheck", false, "GET /healthz of the gateway listening on ADDR (or -addr) here, and exit 0 if it answers 200: for container health checks")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		info, ok := debug.ReadBuildInfo()
+		printVersion(stdout, version, info, ok)
+		return nil
 	}
 
 	if *demo {
@@ -129,6 +136,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if *addr != "" {
 		cfg.Addr = *addr
+	}
+	if *probe {
+		return healthcheck(ctx, cfg.Addr, stdout)
 	}
 	// The demo shows every part of the graph, writes and login tokens too.
 	cfg.GrantAllScopes = *demo
