@@ -112,6 +112,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	addr := flags.String("addr", "", "listen address (overrides ADDR)")
 	var printSchema schemaFlag
 	flags.Var(&printSchema, "print-schema", "print the schema for clients and exit (-print-schema=federation: the subgraph's, as _service gives it)")
+	showVersion := flags.Bool("version", false, "print the version, commit and Go version, and exit")
+	probe := flags.Bool("healthcheck", false, "GET /healthz of the gateway listening on ADDR (or -addr) here, and exit 0 if it answers 200: for container health checks")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -120,6 +122,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if printSchema != "" {
 		return printSchema.print(stdout)
+	}
+	if *showVersion {
+		info, ok := debug.ReadBuildInfo()
+		printVersion(stdout, version, info, ok)
+		return nil
 	}
 
 	if *demo {
@@ -138,6 +145,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if *addr != "" {
 		cfg.Addr = *addr
+	}
+	if *probe {
+		return healthcheck(ctx, cfg.Addr, stdout)
 	}
 	// The demo shows every part of the graph, writes and login tokens too.
 	cfg.GrantAllScopes = *demo
