@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -263,13 +264,9 @@ func refine(err error, kindOf func(status int) error) error {
 // characters, at most maxMessageLen bytes.
 func cleanMessage(msg string, token Token, secrets ...string) string {
 	msg = dropUserinfo(msg)
-	if token != "" {
-		msg = strings.ReplaceAll(msg, string(token), redacted)
-	}
+	msg = maskSecret(msg, string(token))
 	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, redacted)
-		}
+		msg = maskSecret(msg, s)
 	}
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = strings.Map(func(r rune) rune {
@@ -285,6 +282,18 @@ func cleanMessage(msg string, token Token, secrets ...string) string {
 			cut--
 		}
 		msg = msg[:cut] + "…"
+	}
+	return msg
+}
+
+// maskSecret masks s in msg as it is and URL-encoded (as a query value
+// and as a path): an upstream that echoes a form or a URL echoes it so.
+func maskSecret(msg, s string) string {
+	if s == "" {
+		return msg
+	}
+	for _, form := range [...]string{s, url.QueryEscape(s), url.PathEscape(s)} {
+		msg = strings.ReplaceAll(msg, form, redacted)
 	}
 	return msg
 }

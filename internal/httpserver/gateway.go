@@ -4,8 +4,10 @@ package httpserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -239,7 +241,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 	srv.SetErrorPresenter(graph.NewErrorPresenter(deps.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		deps.Logger.LogAttrs(ctx, slog.LevelError, "panic while resolving",
-			slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			slog.String("panic", panicSummary(v)), slog.String("stack", string(debug.Stack())))
 		err := gqlerror.Errorf("internal error")
 		err.Extensions = map[string]any{"code": graph.CodeInternal}
 		return err
@@ -257,4 +259,16 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 		return resp
 	})
 	return srv
+}
+
+// panicSummary is what the log says of a panic's value. A value may hold
+// whatever the code that panicked held (a request with its credential, a
+// password, a login token), so only the runtime's own errors, which name
+// types, indexes and lengths, are printed; of any other value its type.
+// The stack says where it happened.
+func panicSummary(v any) string {
+	if err, ok := v.(runtime.Error); ok {
+		return err.Error()
+	}
+	return fmt.Sprintf("a panic with a value of type %T (not logged: it may hold a secret)", v)
 }
