@@ -16,7 +16,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,21 +30,23 @@ export const artifactsDir = process.env.ARTIFACTS_DIR
 
 /**
  * Starts a gateway (or attaches to GATEWAY_URL) and returns
- * { url, upstreamCalls(), stop() }. `env` is added to this process's
+ * { url, upstreamCalls(), log(), stop() }; log() is the gateway's log so
+ * far (null for GATEWAY_URL). `env` is added to this process's
  * environment; `name` names the log file in artifacts/.
  */
 export async function startGateway({ env = {}, name = 'gateway' } = {}) {
   if (process.env.GATEWAY_URL) {
     const url = process.env.GATEWAY_URL.replace(/\/+$/, '');
     await waitHealthy(url, null, 10_000);
-    return { url, upstreamCalls: () => upstreamCalls(url), stop: async () => {} };
+    return { url, upstreamCalls: () => upstreamCalls(url), log: async () => null, stop: async () => {} };
   }
 
   const bin = process.env.GATEWAY_BIN || (await build());
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   await mkdir(artifactsDir, { recursive: true });
-  const log = createWriteStream(join(artifactsDir, `${name}.log`));
+  const logFile = join(artifactsDir, `${name}.log`);
+  const log = createWriteStream(logFile);
   const child = spawn(bin, ['-demo', '-addr', `127.0.0.1:${port}`], {
     // No load balancer watches its /readyz: SIGTERM stops it at once.
     env: { SHUTDOWN_DELAY: '0', ...process.env, ...env },
@@ -79,7 +81,24 @@ export async function startGateway({ env = {}, name = 'gateway' } = {}) {
     await stop();
     throw new Error(`${err.message}; see ${join(artifactsDir, `${name}.log`)}`);
   }
-  return { url, upstreamCalls: () => upstreamCalls(url), stop };
+  // The gateway writes its log lines within 100 ms.
+  const logText = async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    return readFile(logFile, 'utf8');
+  };
+  return { url, upstreamCalls: () => upstreamCalls(url), log: logText, stop };
+}
+
+/**
+ * The schema for clients and their code generators, as the gateway binary
+ * prints it (-print-schema): never a copy kept beside the tests. With
+ * GATEWAY_URL and no GATEWAY_BIN, that of the gateway built from this
+ * checkout.
+ */
+export async function clientSchema() {
+  const bin = process.env.GATEWAY_BIN || (await build());
+  const { stdout } = await promisify(execFile)(bin, ['-print-schema']);
+  return stdout;
 }
 
 // go build once per test process; Go's build cache makes repeats cheap.
@@ -149,4 +168,65 @@ export async function graphql(url, query, variables, headers = {}) {
   });
   const body = await res.json();
   return { status: res.status, body };
+}
+
+/**
+ * The ids of every customer in the order of `sort`, read the plain way
+ * (customers(page) until hasNextPage is false): what every client must see.
+ */
+export async function allCustomerIds(url, sort = 'CREATED_AT') {
+  const ids = [];
+  for (let page = 1; ; page++) {
+    const { body } = await graphql(`${url}/query`,
+      'query($page: Int!, $sort: CustomerSort!) { customers(page: $page, sort: $sort) { nodes { id } hasNextPage } }',
+      { page, sort });
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    ids.push(...body.data.customers.nodes.map((n) => n.id));
+    if (!body.data.customers.hasNextPage) return ids;
+  }
+}
+
+// Request headers a page may send cross-origin without a preflight asking
+// for them (the Fetch standard's CORS-safelisted request headers; a
+// content-type of application/json is not one of them).
+const safelisted = new Set(['accept', 'accept-language', 'content-language']);
+
+/**
+ * Sends the CORS preflight a browser on `origin` would send before a
+ * request of a client's (as recordRequests saw it), and returns the
+ * response and the header names it had to ask for.
+ */
+export async function preflight(url, origin, { method, headers }) {
+  const asked = Object.keys(headers).map((h) => h.toLowerCase()).filter((h) => !safelisted.has(h)).sort();
+  const res = await fetch(url, {
+    method: 'OPTIONS',
+    headers: {
+      origin,
+      'access-control-request-method': method,
+      'access-control-request-headers': asked.join(','),
+    },
+  });
+  return { res, asked };
+}
+
+/**
+ * Records what this process's fetch sends to `url` (any query string) until
+ * stop(): how many requests, and the method and headers of each. The
+ * clients under test call the global fetch, as they do in a browser.
+ */
+export function recordRequests(url) {
+  const original = globalThis.fetch;
+  const rec = { count: 0, requests: [], stop: () => { globalThis.fetch = original; } };
+  globalThis.fetch = (input, init = {}) => {
+    const given = input instanceof Request ? input : null; // its body is left alone
+    if ((given?.url ?? String(input)).split('?')[0] === url) {
+      rec.count++;
+      rec.requests.push({
+        method: (init.method ?? given?.method ?? 'GET').toUpperCase(),
+        headers: Object.fromEntries(new Headers(init.headers ?? given?.headers)),
+      });
+    }
+    return original(input, init);
+  };
+  return rec;
 }
