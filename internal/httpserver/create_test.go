@@ -360,8 +360,10 @@ func TestMutationsOverHTTP(t *testing.T) {
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+testToken)
 		r := e.do(req)
-		assert.NotEqual(t, http.StatusOK, r.Status, r.Raw)
-		assert.Contains(t, r.Raw, "GET")
+		assert.Equal(t, http.StatusMethodNotAllowed, r.Status, r.Raw)
+		assert.Equal(t, "POST", r.Header.Get("Allow"))
+		assert.Equal(t, []string{"BAD_REQUEST"}, r.codes(), r.Raw)
+		assert.Contains(t, r.Errors[0].Message, "GET requests only allow query operations")
 		assert.Zero(t, e.up.CallsTo(upstreamtest.PathCreate))
 	})
 

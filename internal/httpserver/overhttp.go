@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/botpenguin-gateway/gateway/graph"
 )
 
 // graphQLOverHTTP adjusts gqlgen's answers to request errors (parse,
@@ -77,4 +81,38 @@ func (w *overHTTPWriter) finish() {
 	w.Header().Del("Content-Length")
 	w.ResponseWriter.WriteHeader(w.status)
 	_, _ = w.ResponseWriter.Write(body)
+}
+
+// getQueriesOnly is gqlgen's GET transport, with its refusal of other
+// operations answered as GraphQL over HTTP says: 405 Method Not Allowed,
+// Allow: POST, and an error with a code like every other (gqlgen: 406,
+// no code). A GET must be safe: it may be prefetched, cached or replayed.
+type getQueriesOnly struct{ transport.GET }
+
+func (t getQueriesOnly) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	t.GET.Do(&notAcceptableWriter{ResponseWriter: w}, r, exec)
+}
+
+// notAcceptableWriter turns the GET transport's 406 into the 405 answer.
+type notAcceptableWriter struct {
+	http.ResponseWriter
+	refused bool
+}
+
+func (w *notAcceptableWriter) WriteHeader(status int) {
+	if status != http.StatusNotAcceptable {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.refused = true
+	w.Header().Set("Allow", "POST")
+	writeError(w.ResponseWriter, http.StatusMethodNotAllowed, graph.CodeBadRequest,
+		"GET requests only allow query operations: send a mutation with POST")
+}
+
+func (w *notAcceptableWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil // the refusal is written already
+	}
+	return w.ResponseWriter.Write(b)
 }
