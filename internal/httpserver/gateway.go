@@ -226,7 +226,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 		if apq == nil {
 			apq = lru.New[string](apqMemoryEntries)
 		}
-		srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+		srv.Use(extension.AutomaticPersistedQuery{Cache: noInlineSecrets{Cache: apq, maxTokens: cfg.MaxTokens}})
 	}
 	// After the persisted-query extensions: a hash is checked as the
 	// document it stands for.

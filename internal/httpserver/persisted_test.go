@@ -104,3 +104,23 @@ func TestTrustedDocumentsManifestErrorsStopTheStart(t *testing.T) {
 		})
 	}
 }
+
+func TestAPersistedMutationWithAnInlinePasswordIsNotKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	auth := "Bearer " + testToken
+	inline := `mutation { createCustomer(input: {email: "inline@example.com", name: "In Line", password: "pw-CANARY-inline-77"}) { customer { id } } }`
+	r := e.post(map[string]any{"query": inline, "extensions": persisted(hashOf(inline))}, auth)
+	require.Empty(t, r.Errors, "it runs: %s", r.Raw)
+	r = e.post(map[string]any{"extensions": persisted(hashOf(inline))}, auth)
+	assert.Equal(t, []string{"PERSISTED_QUERY_NOT_FOUND"}, r.codes(), "but is not kept: %s", r.Raw)
+
+	// The same with the password in a variable is kept.
+	vars := map[string]any{"input": map[string]any{"email": "var@example.com", "name": "Var", "password": "pw-CANARY-var-77"}}
+	withVar := `mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { id } } }`
+	r = e.post(map[string]any{"query": withVar, "variables": vars, "extensions": persisted(hashOf(withVar))}, auth)
+	require.Empty(t, r.Errors, r.Raw)
+	vars["input"].(map[string]any)["email"] = "var2@example.com"
+	r = e.post(map[string]any{"variables": vars, "extensions": persisted(hashOf(withVar))}, auth)
+	assert.Empty(t, r.Errors, r.Raw)
+}
