@@ -9,9 +9,9 @@ import (
 
 func TestHoldsInlineSecret(t *testing.T) {
 	for doc, want := range map[string]bool{
-		`mutation { createCustomer(input: {email: "a@b.co", name: "A", password: "x"}) { customer { id } } }`: true,
-		`mutation($p: String!) { createCustomer(input: {email: "a@b.co", name: "A", password: $p}) { customer { id } } }`: false,
-		`mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { customer { id } } }`:                        false,
+		`mutation { createCustomer(input: {email: "a@b.co", name: "A", password: "x"}) { customer { id } } }`:                              true,
+		`mutation($p: String!) { createCustomer(input: {email: "a@b.co", name: "A", password: $p}) { customer { id } } }`:                  false,
+		`mutation($in: CreateCustomerInput!) { createCustomer(input: $in) { customer { id } } }`:                                           false,
 		`mutation { ...F } fragment F on Mutation { createCustomer(input: {email: "", name: "", password: "x"}) { userErrors { code } } }`: true,
 		`{ customers { nodes { id } } }`: false,
 		`{ a(x: [{password: "x"}]) }`:    true,
