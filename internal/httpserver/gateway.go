@@ -209,7 +209,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getQueriesOnly{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 	validated := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(validated)
 	srv.SetParserTokenLimit(cfg.MaxTokens)

@@ -1,0 +1,103 @@
+package httpserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/graph/loader"
+	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
+
+// trickyCustomers answers every page with names that json.Marshal escapes.
+type trickyCustomers struct{}
+
+func (trickyCustomers) List(_ context.Context, _ upstream.Token, page int, _ upstream.Sort) (upstream.Page, error) {
+	if page > 2 {
+		return upstream.Page{}, nil
+	}
+	email := "a&b@example.com"
+	return upstream.Page{Customers: []upstream.Customer{
+		{ID: "c1", Name: `<script>alert("x")</script> & co`, Email: &email, Status: "ACTIVE", CreatedAt: time.Unix(0, 0).UTC()},
+		{ID: "c2", Name: "line\u2028sep\u2029para \\ \t tab é 😀", Status: "NEW", CreatedAt: time.Unix(1, 0).UTC()},
+		{ID: "c3", Name: "plain", Status: "INACTIVE", CreatedAt: time.Unix(2, 0).UTC()},
+	}}, nil
+}
+
+// withTransport is the graph behind one POST transport.
+func withTransport(t graphql.Transport) http.Handler {
+	log := slog.New(slog.DiscardHandler)
+	resolver := graph.NewResolver(trickyCustomers{}, graph.Options{Logger: log, MaxPage: 100,
+		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
+	srv.AddTransport(t)
+	srv.SetErrorPresenter(graph.NewErrorPresenter(log))
+	srv.AroundOperations(resolver.WithLoaders)
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(auth.WithToken(ctx, "token"))
+	})
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if resp != nil && strings.Contains(graphql.GetOperationContext(ctx).RawQuery, "extensions") {
+			resp.Extensions = map[string]any{"z": "<&>", "a": []int{1, 2}}
+		}
+		return resp
+	})
+	return srv
+}
+
+// The POST transport answers byte for byte as gqlgen's: status, media
+// type and body, for answers, errors and refusals.
+func TestPostTransportAnswersAsGqlgens(t *testing.T) {
+	ours, theirs := withTransport(postTransport{}), withTransport(transport.POST{})
+	const all = `{ customers { page hasNextPage nodes { id name contact { email } status createdAt } } }`
+	for name, tc := range map[string]struct{ body, accept string }{
+		"a page":                        {`{"query":` + quote(all) + `}`, ""},
+		"graphql-response+json":         {`{"query":` + quote(all) + `}`, "application/graphql-response+json"},
+		"accept anything":               {`{"query":` + quote(all) + `}`, "text/html, */*;q=0.8"},
+		"accept nothing known":          {`{"query":` + quote(all) + `}`, "text/html"},
+		"a field error":                 {`{"query":"{ customers(page: 0) { page } }"}`, ""},
+		"partial data":                  {`{"query":"{ a: customers { page } b: customer(id: \"\") { id } }"}`, ""},
+		"extensions":                    {`{"query":"{ customers { page } } # extensions"}`, ""},
+		"a parse error":                 {`{"query":"{ customers {"}`, ""},
+		"a parse error, graphql+json":   {`{"query":"{ customers {"}`, "application/graphql-response+json"},
+		"a validation error":            {`{"query":"{ nope }"}`, ""},
+		"a bad variable":                {`{"query":"query($p: Int) { customers(page: $p) { page } }","variables":{"p":"x"}}`, ""},
+		"no query":                      {`{}`, ""},
+		"not JSON":                      {`{"query":`, ""},
+		"introspection":                 {`{"query":"{ __schema { queryType { name } } }"}`, ""},
+		"html in an error's message":    {`{"query":"{ customer(id: \"<b>\") { id } }"}`, ""},
+		"null data of a non-null field": {`{"query":"{ customers(page: 3) { nodes { id } } }"}`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a, b := send(ours, tc.body, tc.accept), send(theirs, tc.body, tc.accept)
+			assert.Equal(t, b.Code, a.Code)
+			assert.Equal(t, b.Header().Get("Content-Type"), a.Header().Get("Content-Type"))
+			assert.Equal(t, b.Body.String(), a.Body.String())
+		})
+	}
+}
+
+func send(h http.Handler, body, accept string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
