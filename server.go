@@ -37,9 +37,6 @@ func main() {
 // demoKey is the server key of -demo mode; the embedded upstream accepts it.
 const demoKey = "demo-key"
 
-// defaultGCPercent is the garbage collector's target unless GOGC is set.
-const defaultGCPercent = 300
-
 // logFlushInterval bounds how late a log line is written.
 const logFlushInterval = 100 * time.Millisecond
 
@@ -139,9 +136,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if getenv("GOGC") == "" {
-		// The live heap is a few MB; collecting at 4× instead of 2× of it
-		// costs about 10 MB and saves a fifth of the CPU per request.
-		debug.SetGCPercent(defaultGCPercent)
+		debug.SetGCPercent(app.DefaultGCPercent)
 	}
 	if *addr != "" {
 		cfg.Addr = *addr

@@ -20,6 +20,12 @@ import (
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
+// DefaultGCPercent is the garbage collector's target of the gateway unless
+// GOGC is set: the live heap is a few MB, and collecting at 4× instead of
+// 2× of it costs about 10 MB and saves a fifth of the CPU per request. The
+// binary sets it at start; benchmarks set it to measure what runs.
+const DefaultGCPercent = 300
+
 // Deps are what the caller hands the gateway beside its configuration.
 // Every field may be left zero.
 type Deps struct {

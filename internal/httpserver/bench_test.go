@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -24,9 +26,14 @@ const (
 )
 
 // benchHandler is the gateway's handler in front of the fake upstream over
-// real HTTP, logging at info as in production.
+// real HTTP, logging at info and collecting garbage as in production.
 func benchHandler(b *testing.B, vars map[string]string) http.Handler {
 	b.Helper()
+	if os.Getenv("GOGC") == "" {
+		// As the binary runs (see app.DefaultGCPercent).
+		old := debug.SetGCPercent(app.DefaultGCPercent)
+		b.Cleanup(func() { debug.SetGCPercent(old) })
+	}
 	up := upstreamtest.NewServer()
 	b.Cleanup(up.Close)
 	cfg, err := config.Load(func(name string) string {
