@@ -58,6 +58,7 @@ type window struct {
 	sort    model.CustomerSort
 	first   int
 	after   *cursor
+	maxPage int // MAX_PAGE: no page past it is read
 	// lookahead reads one customer more, to answer hasNextPage.
 	lookahead bool
 }
@@ -200,7 +201,10 @@ func (w window) start(ctx context.Context) (place, error) {
 	if i := indexOf(page, c.ID); i >= 0 {
 		return place{c.Page, i + 1}, nil
 	}
-	near := []int{c.Page + 1}
+	var near []int
+	if w.maxPage <= 0 || c.Page < w.maxPage {
+		near = append(near, c.Page+1)
+	}
 	if c.Page > 1 {
 		near = append(near, c.Page-1)
 	}
@@ -221,20 +225,28 @@ func (w window) start(ctx context.Context) (place, error) {
 }
 
 // collect reads up to want customers from the place at, page after page,
-// until the list ends (an empty page). Records that cannot be mapped are
+// until the list ends (an empty page, or one shorter than a page seen
+// before it) or MAX_PAGE is reached. Records that cannot be mapped are
 // reported as errors of the field and skipped.
 //
 // The upstream's page size is not known in advance: once a page has been
-// read, the pages that the rest needs (if they are as long as that one)
-// are fetched at once, in one round trip instead of one per page. At the
-// end of the list this costs at most the pages fetched past its end.
+// read, the pages that the rest needs are fetched at once, in one round
+// trip instead of one per page, counting at least assumedPageSize
+// customers a page. A window that starts on a short last page so fetches
+// a few pages past the end, never one page per customer wanted: the price
+// of a connection (see NewComplexity) counts pages of 20.
 func (w window) collect(ctx context.Context, at place, want int) ([]located, error) {
 	out := make([]located, 0, want)
 	var ahead []upstream.Page
 	var aheadErrs []error
+	full := 0 // the longest page read: the page size, once a full page is seen
 	// A page of only invalid records gives no customer: after want + 1
 	// pages the window stops, with what it has.
-	for p, i := at.page, at.index; len(out) < want && p <= at.page+want+1; p, i = p+1, 0 {
+	last := at.page + want + 1
+	if w.maxPage > 0 {
+		last = min(last, w.maxPage)
+	}
+	for p, i := at.page, at.index; len(out) < want && p <= last; p, i = p+1, 0 {
 		var page upstream.Page
 		var err error
 		if len(ahead) > 0 {
@@ -255,8 +267,13 @@ func (w window) collect(ctx context.Context, at place, want int) ([]located, err
 		for ; i < len(page.Customers) && len(out) < want; i++ {
 			out = append(out, located{place{p, i}, &page.Customers[i]})
 		}
+		if page.Len() < full {
+			break // shorter than the page before it: the last page
+		}
+		full = page.Len()
 		if rest := want - len(out); rest > 0 && len(ahead) == 0 {
-			n := (rest + page.Len() - 1) / page.Len()
+			size := max(full, assumedPageSize)
+			n := min((rest+size-1)/size, last-p)
 			keys := make([]loader.PageKey, n)
 			for k := range keys {
 				keys[k] = w.pageKey(p + 1 + k)
@@ -266,6 +283,11 @@ func (w window) collect(ctx context.Context, at place, want int) ([]located, err
 	}
 	return out, nil
 }
+
+// assumedPageSize is the fewest customers a page is counted to hold when
+// fetching ahead: BotPenguin's page size, which the cost limit assumes
+// too. A smaller page costs one round trip more, never more calls.
+const assumedPageSize = 20
 
 func (w window) pageKey(page int) loader.PageKey {
 	return loader.PageKey{Token: w.token, Page: page, Sort: sortParams[w.sort]}

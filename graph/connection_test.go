@@ -64,6 +64,33 @@ func connect(t *testing.T, up *stubUpstream, vars map[string]any) (connection, a
 	return data.CustomersConnection, a
 }
 
+// A window that starts on a short last page must not fetch a page per
+// customer it wants: the cost limit prices a connection by pages of 20.
+func TestAConnectionStartingOnTheLastPageFetchesFewPages(t *testing.T) {
+	for _, tc := range []struct {
+		after    string // the cursor's customer: the last, or one that does not exist
+		page, at int
+	}{
+		{"c40", 5, 0}, // the last customer, alone on page 5
+		{"zzz", 5, 7}, // forged: no such customer, a place past the end
+		{"c39", 4, 9}, // the end of the last full page
+	} {
+		up := listOf(41)
+		after := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "1:CREATED_AT:%d:%d:%s", tc.page, tc.at, tc.after))
+		c, a := connect(t, up, map[string]any{"first": 100, "after": after})
+		require.Empty(t, a.Errors, "%+v", tc)
+		if tc.after == "c39" {
+			assert.Equal(t, []string{"c40"}, c.ids())
+		} else {
+			assert.Empty(t, c.Edges)
+		}
+		assert.False(t, c.PageInfo.HasNextPage)
+		// The cursor's page and its neighbours, then at most ceil(101/20)
+		// pages fetched ahead: never 100.
+		assert.LessOrEqual(t, up.calls.Load(), int32(3+6), "%+v", tc)
+	}
+}
+
 func TestAConnectionReadsExactlyFirstAndKnowsWhatFollows(t *testing.T) {
 	for _, tc := range []struct {
 		total, first int
@@ -75,7 +102,7 @@ func TestAConnectionReadsExactlyFirstAndKnowsWhatFollows(t *testing.T) {
 		{total: 20, first: 25, next: false, calls: 3},
 		{total: 45, first: 30, next: true, calls: 4},    // the 31st is on page 4
 		{total: 0, first: 5, next: false, calls: 1},     // an empty list
-		{total: 95, first: 100, next: false, calls: 11}, // 10 pages, then the empty one
+		{total: 95, first: 100, next: false, calls: 10}, // 10 pages; the short 10th is the last
 	} {
 		up := listOf(tc.total)
 		c, a := connect(t, up, map[string]any{"first": tc.first})

@@ -117,7 +117,7 @@ func (r *queryResolver) CustomersConnection(ctx context.Context, first *int, aft
 	if err != nil {
 		return nil, err
 	}
-	return r.newConnection(ctx, window{loaders: loaders, token: token, sort: s, first: n, after: from}), nil
+	return r.newConnection(ctx, window{loaders: loaders, token: token, sort: s, first: n, after: from, maxPage: r.maxPage}), nil
 }
 
 // Node is the resolver for the node field.
