@@ -13,6 +13,7 @@ import (
 
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/internal/idempotency"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
@@ -60,7 +61,7 @@ func codeOf(err error) string {
 		// The only deadline above the upstream client's is the request's:
 		// an attempt cut by UPSTREAM_TIMEOUT is not DeadlineExceeded.
 		return CodeRequestTimeout
-	case errors.Is(err, upstream.ErrUnavailable):
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, idempotency.ErrUnavailable):
 		return CodeUpstreamUnavailable
 	case errors.Is(err, upstream.ErrBadResponse),
 		// Refusals that a resolver should have turned into userErrors or
@@ -93,6 +94,11 @@ func messageOf(err error, code string) string {
 		return err.Error()
 	case CodeRequestTimeout:
 		return MessageRequestTimeout
+	case CodeUpstreamUnavailable:
+		if errors.Is(err, idempotency.ErrUnavailable) {
+			// Its cause names the store's address: logs only.
+			return "idempotency keys cannot be kept right now (shared store unavailable): nothing was created; try again"
+		}
 	}
 	var upErr *upstream.Error
 	if errors.As(err, &upErr) {

@@ -117,11 +117,13 @@ func TestCreateErrors(t *testing.T) {
 			assert.Equal(t, tt.calls, srv.CallsTo(upstreamtest.PathCreate), "create calls: never sent again")
 			_, err = cc.list(token, 1)
 			require.NoError(t, err)
-			want := int64(1)
+			// Dropped: the page is fetched again (more than once when a
+			// slow machine makes the 100 ms attempt time out); kept: not.
 			if tt.invalidate {
-				want = 2
+				assert.Greater(t, srv.Calls(), int64(1), "list calls after the create: the cached page dropped")
+			} else {
+				assert.Equal(t, int64(1), srv.Calls(), "list calls after the create: the cached page kept")
 			}
-			assert.Equal(t, want, srv.Calls(), "list calls after the create: the cached page dropped?")
 		})
 	}
 }

@@ -263,11 +263,13 @@ func refine(err error, kindOf func(status int) error) error {
 // in URLs, the token and secrets masked, valid UTF-8, no control
 // characters, at most maxMessageLen bytes.
 func cleanMessage(msg string, token Token, secrets ...string) string {
-	msg = dropUserinfo(msg)
+	// Secrets first: dropping user info could cut one that holds "://"
+	// and "@" so that it no longer matches.
 	msg = maskSecret(msg, string(token))
 	for _, s := range secrets {
 		msg = maskSecret(msg, s)
 	}
+	msg = dropUserinfo(msg)
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = strings.Map(func(r rune) rune {
 		if r < 0x20 || r >= 0x7f && r <= 0x9f { // C0 and C1 controls, DEL

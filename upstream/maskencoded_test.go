@@ -27,3 +27,13 @@ func TestCleanMessageMasksURLEncodedSecrets(t *testing.T) {
 	assert.Equal(t, "query ?key=[redacted]&pw=[redacted]",
 		cleanMessage("query ?key="+url.QueryEscape(tok)+"&pw="+url.QueryEscape(password), tok, password))
 }
+
+// A secret that looks like a URL with user info is masked whole, before
+// user info is dropped from the URLs of the message.
+func TestCleanMessageMasksASecretThatLooksLikeAURL(t *testing.T) {
+	const password = "hunter2://Mallory@Zebra-99"
+	got := cleanMessage("password "+password+" is too weak, see https://u:p@docs.example.com/pw", "tok", password)
+	assert.Equal(t, "password [redacted] is too weak, see https://docs.example.com/pw", got)
+	assert.NotContains(t, got, "Zebra-99")
+	assert.NotContains(t, got, "hunter2")
+}

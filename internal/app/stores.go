@@ -52,12 +52,8 @@ func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		}
 		shared, s.close = store, func() { _ = store.Close() }
 		s.apq = store.APQCache(lru.New[string](1000), apqTTL)
-		// While Redis is unreachable a key holds on this replica only; a
-		// repeat through another replica then finds the email taken.
-		keeper.Fallback = memory
-		keeper.OnFallback = func(err error) {
-			log.Warn("idempotency key kept in this replica's memory only: redis failed", slog.String("error", err.Error()))
-		}
+		// While Redis is unreachable a create with a key is refused (the
+		// client retries): on this replica alone a key would not hold.
 		s.idempotency = idempotency.NewKeeper(store.Idempotency(), keeper)
 	}
 	if cfg.CacheTTL > 0 {

@@ -49,14 +49,18 @@ func holdsInlineSecret(query string, maxTokens int) bool {
 		return true
 	}
 	found := false
+	secretVars := map[string]bool{} // variables given to a secret argument
 	var value func(name string, v *ast.Value)
 	value = func(name string, v *ast.Value) {
 		if v == nil || found {
 			return
 		}
-		if secretArguments[name] && v.Kind != ast.Variable {
-			found = true
-			return
+		if secretArguments[name] {
+			if v.Kind != ast.Variable {
+				found = true
+				return
+			}
+			secretVars[v.Raw] = true
 		}
 		for _, child := range v.Children {
 			value(child.Name, child.Value)
@@ -81,6 +85,19 @@ func holdsInlineSecret(query string, maxTokens int) bool {
 	}
 	for _, f := range doc.Fragments {
 		selections(f.SelectionSet)
+	}
+	// A default value is a literal too: of a variable given to a secret
+	// argument, or holding a secret input field.
+	for _, op := range doc.Operations {
+		for _, v := range op.VariableDefinitions {
+			if v.DefaultValue == nil {
+				continue
+			}
+			if secretVars[v.Variable] {
+				return true
+			}
+			value(v.Variable, v.DefaultValue)
+		}
 	}
 	return found
 }

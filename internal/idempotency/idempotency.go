@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
 	"time"
 )
@@ -46,6 +47,12 @@ type Store interface {
 // ErrKeyReused is the error of a key used before with another input.
 var ErrKeyReused = errors.New("idempotency: key used before with another input")
 
+// ErrUnavailable is the error of a write not run because its key could
+// not be claimed (Redis unreachable): run without the key's guarantee, a
+// retry that another replica serves could write twice. The client may try
+// again.
+var ErrUnavailable = errors.New("idempotency: keys cannot be kept right now")
+
 // Options tune a Keeper.
 type Options struct {
 	// Secret keys the hashes of keys and inputs: the same on every replica
@@ -57,20 +64,14 @@ type Options struct {
 	// PendingFor bounds how long a write may hold its key before others
 	// may claim it: longer than any write lasts (the request timeout).
 	PendingFor time.Duration
-	// Fallback serves when Store fails (Redis unreachable); nil fails the
-	// write instead.
-	Fallback Store
-	// OnFallback is called when Fallback served; nil is nothing.
-	OnFallback func(error)
 }
 
 // Keeper runs writes once per (client, key).
 type Keeper struct {
-	store, fallback Store
-	secret          []byte
-	retention       time.Duration
-	pendingFor      time.Duration
-	onFallback      func(error)
+	store      Store
+	secret     []byte
+	retention  time.Duration
+	pendingFor time.Duration
 	// poll is how often a repeat looks whether the first request finished.
 	poll time.Duration
 }
@@ -85,8 +86,8 @@ func NewKeeper(store Store, opts Options) *Keeper {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret)
 	}
-	k := &Keeper{store: store, fallback: opts.Fallback, secret: secret, retention: opts.Retention,
-		pendingFor: opts.PendingFor, onFallback: opts.OnFallback, poll: 20 * time.Millisecond}
+	k := &Keeper{store: store, secret: secret, retention: opts.Retention,
+		pendingFor: opts.PendingFor, poll: 20 * time.Millisecond}
 	if k.retention <= 0 {
 		k.retention = DefaultRetention
 	}
@@ -112,27 +113,20 @@ type Call struct {
 // a repeat with the same input gets the outcome it kept (replay true), or
 // waits while it is still running; a repeat with another input gets
 // ErrKeyReused. write reports whether its outcome is to be kept: an error
-// it returns is never kept, so that the client may try again.
+// it returns is never kept, so that the client may try again. When the key
+// cannot be claimed, write does not run: ErrUnavailable.
 func (k *Keeper) Do(ctx context.Context, call Call, write func(context.Context) (outcome []byte, keep bool, err error)) (outcome []byte, replay bool, err error) {
 	key := k.storeKey(call)
 	input := k.inputHash(call)
 	owner := newOwner()
-	store := k.store
 	wait := k.poll
 	for {
-		existing, claimed, err := store.Claim(ctx, key, Record{Input: input, Owner: owner}, k.pendingFor)
-		if err != nil && k.fallback != nil && store != k.fallback {
-			if k.onFallback != nil {
-				k.onFallback(err)
-			}
-			store = k.fallback
-			continue
-		}
+		existing, claimed, err := k.store.Claim(ctx, key, Record{Input: input, Owner: owner}, k.pendingFor)
 		switch {
 		case err != nil:
-			return nil, false, err
+			return nil, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		case claimed:
-			return k.run(ctx, store, key, input, owner, write)
+			return k.run(ctx, key, input, owner, write)
 		case !hmac.Equal(existing.Input, input):
 			return nil, false, ErrKeyReused
 		case existing.Done:
@@ -151,8 +145,9 @@ func (k *Keeper) Do(ctx context.Context, call Call, write func(context.Context) 
 	}
 }
 
-func (k *Keeper) run(ctx context.Context, store Store, key string, input []byte, owner string,
+func (k *Keeper) run(ctx context.Context, key string, input []byte, owner string,
 	write func(context.Context) ([]byte, bool, error)) ([]byte, bool, error) {
+	store := k.store
 	// Detached: the outcome must be recorded even when the client left.
 	done := context.WithoutCancel(ctx)
 	finished := false
@@ -167,8 +162,32 @@ func (k *Keeper) run(ctx context.Context, store Store, key string, input []byte,
 		_ = store.Release(done, key, owner)
 		return outcome, false, err
 	}
-	_ = store.Finish(done, key, Record{Input: input, Done: true, Outcome: outcome}, k.retention)
+	rec := Record{Input: input, Done: true, Outcome: outcome}
+	if err := store.Finish(done, key, rec, k.retention); err != nil {
+		// Repeats wait for the outcome: keep trying to record it, rather
+		// than leave them waiting until the claim expires.
+		go k.finishLater(done, key, owner, rec)
+	}
 	return outcome, false, nil
+}
+
+// finishRetries is how often, and finishBackoff from how long apart (it
+// doubles), a failed Finish is tried again; then the key is given up.
+const (
+	finishRetries = 5
+	finishBackoff = 200 * time.Millisecond
+)
+
+func (k *Keeper) finishLater(ctx context.Context, key, owner string, rec Record) {
+	wait := finishBackoff
+	for range finishRetries {
+		time.Sleep(wait)
+		if k.store.Finish(ctx, key, rec, k.retention) == nil {
+			return
+		}
+		wait *= 2
+	}
+	_ = k.store.Release(ctx, key, owner)
 }
 
 // storeKey is the record's key: an HMAC of the client and its key, so that

@@ -126,23 +126,44 @@ func TestKeeperRepeatsWaitForTheFirst(t *testing.T) {
 	assert.EqualValues(t, 1, runs.Load())
 }
 
-func TestKeeperFallsBackWhenItsStoreFails(t *testing.T) {
-	var fellBack atomic.Int32
-	k := idempotency.NewKeeper(failing{}, idempotency.Options{
-		Fallback: idempotency.NewMemoryStore(10), OnFallback: func(error) { fellBack.Add(1) },
-	})
+func TestKeeperRunsNothingWhenItsStoreFails(t *testing.T) {
 	var runs atomic.Int32
-	for range 2 {
-		out, _, err := k.Do(context.Background(), call("c", "key", "in"), counted(&runs, "once", true, nil))
-		require.NoError(t, err)
-		assert.Equal(t, "once", string(out))
-	}
-	assert.EqualValues(t, 1, runs.Load())
-	assert.EqualValues(t, 2, fellBack.Load())
-
 	_, _, err := idempotency.NewKeeper(failing{}, idempotency.Options{}).Do(context.Background(), call("c", "k", "in"), counted(&runs, "", true, nil))
-	assert.Error(t, err, "no fallback: the write does not run unguarded")
+	assert.ErrorIs(t, err, idempotency.ErrUnavailable)
+	assert.ErrorIs(t, err, errDown)
+	assert.Zero(t, runs.Load(), "the write does not run unguarded")
+}
+
+// A store that loses the first Finish: the outcome is recorded a moment
+// later, and a repeat that waits for it gets it.
+func TestKeeperRecordsAnOutcomeWhoseFinishFailed(t *testing.T) {
+	store := &flakyFinish{MemoryStore: idempotency.NewMemoryStore(10)}
+	store.failures.Store(1)
+	k := idempotency.NewKeeper(store, idempotency.Options{})
+	ctx := context.Background()
+	var runs atomic.Int32
+	out, _, err := k.Do(ctx, call("c", "key", "in"), counted(&runs, "created", true, nil))
+	require.NoError(t, err)
+	assert.Equal(t, "created", string(out))
+	waited, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, replay, err := k.Do(waited, call("c", "key", "in"), counted(&runs, "again", true, nil))
+	require.NoError(t, err)
+	assert.True(t, replay)
+	assert.Equal(t, "created", string(out))
 	assert.EqualValues(t, 1, runs.Load())
+}
+
+type flakyFinish struct {
+	*idempotency.MemoryStore
+	failures atomic.Int32
+}
+
+func (f *flakyFinish) Finish(ctx context.Context, key string, rec idempotency.Record, ttl time.Duration) error {
+	if f.failures.Add(-1) >= 0 {
+		return errDown
+	}
+	return f.MemoryStore.Finish(ctx, key, rec, ttl)
 }
 
 type failing struct{}
