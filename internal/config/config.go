@@ -279,8 +279,10 @@ func (p *parser) baseURL(name, def string) string {
 	return def
 }
 
-// origins accepts scheme://host[:port] entries; "*" is refused, because
-// the contract never allows every origin.
+// origins accepts scheme://host[:port] entries. An entry with "*" is
+// refused, "*" itself because the contract never allows every origin, and
+// any other because the CORS library reads a "*" inside an origin as a
+// wildcard: https://* would let every HTTPS site in, with credentials.
 func (p *parser) origins(name string) []string {
 	var out, bad []string
 	for _, o := range p.list(name) {
@@ -290,7 +292,7 @@ func (p *parser) origins(name string) []string {
 			bad = append(bad, "an entry with credentials")
 			continue
 		}
-		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		if strings.Contains(o, "*") || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			(u.Path != "" && u.Path != "/") {
 			bad = append(bad, strconv.Quote(o))
 			continue

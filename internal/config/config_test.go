@@ -132,6 +132,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http or https URL such as http://collector:4318", err.Error())
 
+	for _, wildcard := range []string{"https://*", "https://*.example.com", "http://localhost:*"} {
+		_, err = Load(getenv(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, " + wildcard}))
+		require.Error(t, err, wildcard)
+		assert.Contains(t, err.Error(), "CORS_ALLOWED_ORIGINS: entries must be origins", wildcard)
+	}
 	_, err = Load(getenv(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, https://me:secret@app.example.com"}))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret")
