@@ -184,11 +184,10 @@ func (r *Resolver) read(ctx context.Context, w window) (read, error) {
 // cursor's customer is looked for on its page, then on the pages either
 // side of it, so that a shift of up to a page is followed: the window
 // starts right after that customer, wherever it now is. When it is on none
-// of them (removed, or moved further), the window starts at the cursor's
-// place, which the customer after it holds when the cursor's customer was
-// removed or moved away. Only a shift of more than a page before the
-// cursor can then repeat customers (created before it) or skip them
-// (removed before it), about as many as the shift.
+// of them (removed itself, or moved further), the window starts at the
+// cursor's old place: each customer created before it since then repeats
+// one, and each other customer removed before it skips one (the cursor
+// holds no sort value to find its successor by).
 func (w window) start(ctx context.Context) (place, error) {
 	c := w.after
 	if c == nil {
