@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -40,7 +41,7 @@ func (s *Store) PageCache(memory upstream.Cache[upstream.Page], ttl time.Duratio
 const generationTTL = 24 * time.Hour
 
 // generationsKept bounds the generations a replica remembers for when
-// Redis cannot be read.
+// Redis cannot be read, and those it could not write yet.
 const generationsKept = 10_000
 
 // tiered is an upstream.Cache in two tiers: memory, then Redis.
@@ -53,6 +54,15 @@ type tiered[T any] struct {
 	// generations are the last read from Redis, per credential: they stand
 	// in while Redis cannot be read.
 	generations *lru.Cache[string, string]
+	// unsynced are the generations this replica gave that Redis has not
+	// taken (refused, unreachable or skipped), per credential. They win
+	// over Redis, which holds an older one: read back, that one would serve
+	// again the entries from before the write that invalidated them. Past
+	// generationsKept the oldest is forgotten, and Redis wins again.
+	unsynced *lru.Cache[string, string]
+	// writing orders the writes of generations, so that the last one to
+	// reach Redis is the newest this replica gave.
+	writing sync.Mutex
 }
 
 func newTiered[T any](s *Store, kind string, memory upstream.Cache[T], ttl time.Duration) *tiered[T] {
@@ -60,9 +70,13 @@ func newTiered[T any](s *Store, kind string, memory upstream.Cache[T], ttl time.
 	if err != nil {
 		panic(err) // only for a size < 1
 	}
+	unsynced, err := lru.New[string, string](generationsKept)
+	if err != nil {
+		panic(err)
+	}
 	return &tiered[T]{
 		store: s, kind: kind, shape: shapeOf(reflect.TypeFor[stored[T]]()),
-		memory: memory, ttl: ttl, generations: gens,
+		memory: memory, ttl: ttl, generations: gens, unsynced: unsynced,
 	}
 }
 
@@ -85,8 +99,12 @@ func (c *tiered[T]) generationKey(credential string) string {
 
 // Namespace is credential and its generation, as Redis holds it. While
 // Redis cannot be read, the generation last read here stands in, or a new
-// one of this replica's own.
+// one of this replica's own. A generation Invalidate could not write wins
+// over Redis until one is written (see sync).
 func (c *tiered[T]) Namespace(ctx context.Context, credential string) string {
+	if gen, ok := c.sync(ctx, credential); ok {
+		return credential + "." + gen
+	}
 	gen, ok := c.store.generation(ctx, c.generationKey(credential))
 	if ok {
 		c.generations.Add(credential, gen)
@@ -99,11 +117,42 @@ func (c *tiered[T]) Namespace(ctx context.Context, credential string) string {
 
 // Invalidate gives credential a new generation, in Redis for every
 // replica. When Redis cannot be written, only this replica forgets the
-// credential's entries; the others serve theirs until they expire.
+// credential's entries, and the next lookups here try to write; the
+// others serve theirs until one succeeds or they expire.
 func (c *tiered[T]) Invalidate(ctx context.Context, credential string) {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	gen := newGeneration()
 	c.generations.Add(credential, gen)
-	c.store.set(ctx, c.generationKey(credential), []byte(gen), generationTTL)
+	// Unsynced first: a lookup meanwhile must not read the old one back.
+	c.unsynced.Add(credential, gen)
+	if c.store.set(ctx, c.generationKey(credential), []byte(gen), generationTTL) {
+		c.unsynced.Remove(credential)
+	}
+}
+
+// sync returns the generation Invalidate gave credential here and could
+// not write to Redis, if any, after one try (under the store's failure
+// policy) to write a new one in its place. A new one, not the unsynced:
+// another replica may have invalidated since, and entries this replica
+// stored under the unsynced one may predate that. A lookup never waits for
+// another's write; it uses the unsynced generation meanwhile.
+func (c *tiered[T]) sync(ctx context.Context, credential string) (string, bool) {
+	gen, ok := c.unsynced.Get(credential)
+	if !ok || !c.writing.TryLock() {
+		return gen, ok
+	}
+	defer c.writing.Unlock()
+	if gen, ok = c.unsynced.Get(credential); !ok {
+		return "", false // written meanwhile: Redis has it
+	}
+	fresh := newGeneration()
+	if !c.store.set(ctx, c.generationKey(credential), []byte(fresh), generationTTL) {
+		return gen, true
+	}
+	c.generations.Add(credential, fresh)
+	c.unsynced.Remove(credential)
+	return fresh, true
 }
 
 // newGeneration is a random generation: never one that was used before.

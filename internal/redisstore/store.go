@@ -175,16 +175,19 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, bool) {
 	return b, err == nil
 }
 
-// set stores value at key for ttl; a failure is dropped. The write goes on
-// when the caller has gone away: the value is still worth sharing.
-func (s *Store) set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+// set stores value at key for ttl and reports whether Redis took it; most
+// callers drop a failure. The write goes on when the caller has gone away:
+// the value is still worth sharing.
+func (s *Store) set(ctx context.Context, key string, value []byte, ttl time.Duration) bool {
 	if ttl <= 0 || !s.available() { // available must be followed by done
-		return
+		return false
 	}
 	ctx = context.WithoutCancel(ctx)
 	opCtx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	s.done(ctx, "set", s.client.Set(opCtx, keyPrefix+key, value, ttl).Err())
+	err := s.client.Set(opCtx, keyPrefix+key, value, ttl).Err()
+	s.done(ctx, "set", err)
+	return err == nil
 }
 
 // generation returns the generation at key, and first makes a new one

@@ -87,7 +87,8 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart starts the server again at the same address, empty.
+// Restart starts the server again at the same address: empty, or with
+// what a SAVE command last wrote before it was stopped.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
