@@ -11,3 +11,6 @@ func IndexLen(x *Index) int {
 	defer x.mu.Unlock()
 	return len(x.cur) + len(x.old)
 }
+
+// FoldEmail is foldEmail, the key of an email.
+var FoldEmail = foldEmail

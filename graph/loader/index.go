@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"hash"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,9 +14,15 @@ import (
 )
 
 // Index remembers, per credential, on which page each customer was last
-// seen, by id and by lower-cased email, so that a lookup costs that one
-// page instead of a scan. It is learned from every page the loaders fetch,
-// in any sort, and shared by every operation of the process.
+// seen, by id and by email (folded, see foldEmail), so that a lookup costs
+// that one page instead of a scan. It is learned from every page the
+// loaders fetch, in any sort, and shared by every operation of the process.
+//
+// Of customers sharing an email, an entry keeps the page of the first
+// created it has seen (by createdAt, whatever the sort of the page), since
+// that is the one a lookup answers. It cannot know of one it has not seen:
+// while the index has seen only a later duplicate (within maxAge), a warm
+// lookup answers that one where a scan would meet the earlier one first.
 //
 // It is only a hint: a lookup fetches the page with the caller's own
 // credential and takes the customer from that page alone. An entry out of
@@ -52,6 +57,11 @@ type Location struct {
 type seen struct {
 	Location
 	at int64 // unix ns when the page was fetched from the upstream
+	// created is, in an email's entry, the customer's createdAt in unix µs:
+	// exact for the upstream's milliseconds, and unlike ns it spans the
+	// years 0000-9999 that a createdAt may have. A third of a time.Time,
+	// and the index holds up to its cap of them.
+	created int64
 }
 
 // The kinds of key, so that an id and an email never share one.
@@ -78,21 +88,31 @@ func NewIndex(maxEntries int, maxAge time.Duration) *Index {
 }
 
 // Learn records where the customers of page were seen, over where they
-// were seen before.
+// were seen before; but an email's fresh entry for a customer created
+// earlier than the one of page keeps its page (the same customer, or one
+// created in the same µs, takes the new page).
 func (x *Index) Learn(key PageKey, page upstream.Page) {
 	if len(page.Customers) == 0 {
 		return
 	}
 	cred := x.credential(key.Token)
-	s := seen{Location{key.Page, key.Sort}, x.now().Add(-page.Age).UnixNano()}
+	now := x.now().UnixNano() // once: a clock read costs more than a map hit
+	s := seen{Location: Location{key.Page, key.Sort}, at: now - int64(page.Age)}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i := range page.Customers {
 		c := &page.Customers[i]
 		x.set(key64(x.seed, cred, byID, c.ID), s)
-		if c.Email != nil {
-			x.set(key64(x.seed, cred, byEmail, strings.ToLower(*c.Email)), s)
+		if c.Email == nil {
+			continue
 		}
+		k := key64(x.seed, cred, byEmail, foldEmail(*c.Email))
+		e := s
+		e.created = c.CreatedAt.UnixMicro()
+		if was, ok := x.get(k); ok && x.fresh(was, now) && was.created < e.created {
+			e = was // an earlier customer with this email: still the answer
+		}
+		x.set(k, e)
 	}
 }
 
@@ -101,10 +121,10 @@ func (x *Index) ID(token upstream.Token, id string) (Location, bool) {
 	return x.lookup(token, byID, id)
 }
 
-// Email returns where the customer with this email (in any case) was last
-// seen through token.
+// Email returns where the first created customer with this email (in any
+// case) the index has seen through token was last seen.
 func (x *Index) Email(token upstream.Token, email string) (Location, bool) {
-	return x.lookup(token, byEmail, strings.ToLower(email))
+	return x.lookup(token, byEmail, foldEmail(email))
 }
 
 // find is where the customer w asks for was last seen through token.
@@ -132,16 +152,24 @@ func (x *Index) lookup(token upstream.Token, kind byte, v string) (Location, boo
 	k := key64(x.seed, x.credential(token), kind, v)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	s, ok := x.cur[k]
-	if !ok {
-		if s, ok = x.old[k]; ok {
-			x.set(k, s) // used: keep it past the next rotation
-		}
-	}
-	if !ok || !x.fresh(s) {
+	s, ok := x.get(k)
+	if !ok || !x.fresh(s, x.now().UnixNano()) {
 		return Location{}, false
 	}
 	return s.Location, true
+}
+
+// get is the entry of k, from either generation; one from the older is
+// moved to the newer (used: kept past the next rotation).
+func (x *Index) get(k uint64) (seen, bool) {
+	if s, ok := x.cur[k]; ok {
+		return s, true
+	}
+	s, ok := x.old[k]
+	if ok {
+		x.set(k, s)
+	}
+	return s, ok
 }
 
 func (x *Index) set(k uint64, s seen) {
@@ -151,7 +179,8 @@ func (x *Index) set(k uint64, s seen) {
 	}
 }
 
-func (x *Index) fresh(s seen) bool { return x.now().UnixNano()-s.at < int64(x.maxAge) }
+// fresh is whether s is still used at now (unix ns).
+func (x *Index) fresh(s seen, now int64) bool { return now-s.at < int64(x.maxAge) }
 
 // key64 is the key of an entry: a keyed hash of v, xor the credential
 // and the kind. A collision, vanishingly rare at any cap that fits in

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -54,8 +56,8 @@ type PageKey struct {
 	Sort  upstream.Sort
 }
 
-// lookup is what a lookup asks for: a customer id, or an email in lower
-// case (emails are compared case-insensitively).
+// lookup is what a lookup asks for: a customer id, or an email folded by
+// foldEmail (emails are compared case-insensitively).
 type lookup struct {
 	email bool
 	value string
@@ -139,11 +141,12 @@ func (l *Loaders) Customer(ctx context.Context, token upstream.Token, id string)
 }
 
 // CustomerByEmail returns the customer whose contact email is email,
-// compared case-insensitively; the first by creation date when several
-// are. It is found as Customer is, in the same scan as the operation's
-// ids.
+// compared case-insensitively (strings.EqualFold); the first by creation
+// date when several are. It is found as Customer is, in the same scan as
+// the operation's ids, or on the page where the Index saw the first
+// created of those it has seen.
 func (l *Loaders) CustomerByEmail(ctx context.Context, token upstream.Token, email string) (*upstream.Customer, error) {
-	key := lookupKey{token, lookup{email: true, value: strings.ToLower(email)}}
+	key := lookupKey{token, lookup{email: true, value: foldEmail(email)}}
 	l.prefetch(ctx, key)
 	return l.byID.Load(ctx, key)()
 }
@@ -285,7 +288,7 @@ func customerOn(page upstream.Page, w lookup) *upstream.Customer {
 
 func (w lookup) matches(c *upstream.Customer) bool {
 	if w.email {
-		return c.Email != nil && strings.ToLower(*c.Email) == w.value
+		return c.Email != nil && strings.EqualFold(*c.Email, w.value)
 	}
 	return c.ID == w.value
 }
@@ -328,7 +331,7 @@ func (l *Loaders) scan(ctx context.Context, token upstream.Token, wants []lookup
 					delete(want, w)
 				}
 				if emails && c.Email != nil {
-					if w := (lookup{email: true, value: strings.ToLower(*c.Email)}); want[w] {
+					if w := (lookup{email: true, value: foldEmail(*c.Email)}); want[w] {
 						found[w] = c
 						delete(want, w)
 					}
@@ -340,6 +343,44 @@ func (l *Loaders) scan(ctx context.Context, token upstream.Token, wants []lookup
 		}
 	}
 	return ErrScanLimit
+}
+
+// foldEmail is the key of an email: two emails have the same key exactly
+// when strings.EqualFold says they are equal (Unicode simple case
+// folding). strings.ToLower would not do: it maps İ to i, which EqualFold
+// keeps apart. An address in lower case is its own key, not copied (but
+// for the odd letter, such as ς, whose key is another lower case).
+func foldEmail(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Map(foldRune, s)
+		}
+	}
+	return strings.ToLower(s) // ASCII, the common case
+}
+
+// foldRune is the one rune that stands for r's simple folding orbit (the
+// runes EqualFold takes for r): the smallest, or its lower case where that
+// is of the orbit (it is not for İ), so that lower case stays as it is and
+// the Kelvin sign is k as in ASCII.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	}
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	l := unicode.ToLower(m)
+	for f := unicode.SimpleFold(m); f != m; f = unicode.SimpleFold(f) {
+		if f == l {
+			return l
+		}
+	}
+	return m
 }
 
 type ctxKey struct{}

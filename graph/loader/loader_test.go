@@ -16,8 +16,8 @@ import (
 )
 
 // stubList is an upstream of pages of pageSize customers, ids c1, c2, ...
-// (emails c1@example.com, ...), total in all, that counts the pages asked
-// of it. No HTTP.
+// (emails c1@example.com, ..., created one minute apart in that order),
+// total in all, that counts the pages asked of it. No HTTP.
 type stubList struct {
 	total, pageSize int
 	err             error // every call fails with it when set
@@ -39,7 +39,7 @@ func (s *stubList) fetch(_ context.Context, token upstream.Token, page int, sort
 	if !ok {
 		total = s.total
 	}
-	onFetch, shift := s.onFetch, s.shift
+	onFetch, shift, emails := s.onFetch, s.shift, s.emails
 	s.mu.Unlock()
 	if onFetch != nil {
 		onFetch(page)
@@ -54,13 +54,16 @@ func (s *stubList) fetch(_ context.Context, token upstream.Token, page int, sort
 			id = fmt.Sprintf("n%d", j)
 		}
 		email := id + "@example.com"
-		if e, ok := s.emails[id]; ok {
+		if e, ok := emails[id]; ok {
 			email = e
 		}
-		p.Customers = append(p.Customers, upstream.Customer{ID: id, Name: string(token), Email: &email})
+		created := stubEpoch.Add(time.Duration(j-shift) * time.Minute) // the list is in creation order
+		p.Customers = append(p.Customers, upstream.Customer{ID: id, Name: string(token), Email: &email, CreatedAt: created})
 	}
 	return p, nil
 }
+
+var stubEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (s *stubList) pages() []loader.PageKey {
 	s.mu.Lock()
