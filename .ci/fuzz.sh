@@ -38,6 +38,7 @@ targets=(
   "./internal/auth/ FuzzBearerHeader 70000x"
   "./internal/config/ FuzzConfigVariable 10000x"
   "./internal/httpserver/ FuzzDocumentLimits"
+  "./graph/loader/ FuzzFoldEmailIsEqualFold 100000x"
 )
 # Every fuzz target of the module is listed above.
 listed=" ${targets[*]} "
