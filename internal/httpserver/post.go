@@ -149,11 +149,8 @@ func compactJSON(data json.RawMessage) bool {
 
 // needsHTMLEscape reports whether data holds a byte that json.Marshal
 // escapes in strings: <, > and &, and the first byte of U+2028 and U+2029.
+// Four vectorised scans cost less than one loop over the bytes.
 func needsHTMLEscape(data []byte) bool {
-	for _, c := range data {
-		if c == '<' || c == '>' || c == '&' || c == 0xE2 {
-			return true
-		}
-	}
-	return false
+	return bytes.IndexByte(data, '<') >= 0 || bytes.IndexByte(data, '>') >= 0 ||
+		bytes.IndexByte(data, '&') >= 0 || bytes.IndexByte(data, 0xE2) >= 0
 }

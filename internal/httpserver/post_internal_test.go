@@ -117,3 +117,13 @@ func send(h http.Handler, body, accept string) *httptest.ResponseRecorder {
 }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+func BenchmarkNeedsHTMLEscape(b *testing.B) {
+	page := []byte(strings.Repeat(`{"id":"661000009e3779b97f4a7c15","name":"Jonas v1","contact":{"email":"jonas+0@monday101.com"},"status":"ACTIVE"},`, 50))
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		if needsHTMLEscape(page) {
+			b.Fatal("nothing to escape")
+		}
+	}
+}
