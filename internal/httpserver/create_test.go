@@ -415,3 +415,36 @@ func TestCreateCustomerIsPricedAsAnUpstreamCall(t *testing.T) {
 		assert.Equal(t, want, r.codes(), "limit %s: %s", limit, r.Raw)
 	}
 }
+
+// Without a key, two identical creates at once still make one customer:
+// the upstream refuses the second email (TAKEN), and the gateway never
+// shares a mutation's execution between them.
+func TestTwoCreatesWithoutAKeyMakeOneCustomer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, upstreamtest.WithCustomers(40))
+	release := make(chan struct{})
+	arrived := make(chan string, 4)
+	e.up.SetFault(upstreamtest.OnPath(upstreamtest.PathCreate, upstreamtest.Notify(arrived, upstreamtest.Block(release))))
+	answers := make([]createAnswer, 2)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() { _, answers[i] = e.create(createInput("both@example.com", ""), "") })
+	}
+	<-arrived
+	<-arrived // both reached the upstream: not coalesced
+	close(release)
+	wg.Wait()
+	var created, taken int
+	for _, a := range answers {
+		switch {
+		case a.CreateCustomer.Customer != nil:
+			created++
+		case len(a.CreateCustomer.UserErrors) == 1 && a.CreateCustomer.UserErrors[0].Code == "TAKEN":
+			taken++
+		}
+	}
+	assert.Equal(t, 1, created)
+	assert.Equal(t, 1, taken)
+	page := e.query(lastPageQuery, nil)
+	assert.Equal(t, 1, strings.Count(page.Raw, "both@example.com"), page.Raw)
+}
