@@ -91,6 +91,25 @@ func TestAConnectionStartingOnTheLastPageFetchesFewPages(t *testing.T) {
 	}
 }
 
+// No page past MAX_PAGE is read: not by a window, nor by the look for a
+// cursor's customer on the page after its own.
+func TestAConnectionReadsNoPagePastMaxPage(t *testing.T) {
+	up := listOf(100) // 10 pages of 10
+	raw := post(t, graphServerMaxPage(up, "tok", 3), connectionQuery, map[string]any{"first": 100})
+	var a answer
+	require.NoError(t, json.Unmarshal([]byte(raw), &a), raw)
+	require.Empty(t, a.Errors, raw)
+	assert.EqualValues(t, 3, up.highest.Load(), "pages 1-3 only")
+	assert.Equal(t, 30, strings.Count(raw, `"cursor"`), "what pages 1-3 hold")
+
+	gone := listOf(100)
+	after := base64.RawURLEncoding.EncodeToString([]byte("1:CREATED_AT:3:9:zzz")) // a customer not there
+	raw = post(t, graphServerMaxPage(gone, "tok", 3), connectionQuery, map[string]any{"first": 5, "after": after})
+	require.NoError(t, json.Unmarshal([]byte(raw), &a), raw)
+	require.Empty(t, a.Errors, raw)
+	assert.EqualValues(t, 3, gone.highest.Load(), "not page 4, after the cursor's page 3")
+}
+
 func TestAConnectionReadsExactlyFirstAndKnowsWhatFollows(t *testing.T) {
 	for _, tc := range []struct {
 		total, first int

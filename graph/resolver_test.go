@@ -33,10 +33,17 @@ type stubUpstream struct {
 	pageSize  int
 	err       error
 	calls     atomic.Int32
+	highest   atomic.Int32 // the highest page asked for
 }
 
 func (s *stubUpstream) List(_ context.Context, _ upstream.Token, page int, _ upstream.Sort) (upstream.Page, error) {
 	s.calls.Add(1)
+	for {
+		h := s.highest.Load()
+		if int32(page) <= h || s.highest.CompareAndSwap(h, int32(page)) {
+			break
+		}
+	}
 	if s.err != nil {
 		return upstream.Page{}, s.err
 	}
@@ -72,8 +79,13 @@ func (a answer) codes() []string {
 // token as every request's credential ("" for none), and field
 // middlewares in the order given.
 func graphServer(up *stubUpstream, token upstream.Token, fields ...graphql.FieldMiddleware) http.Handler {
+	return graphServerMaxPage(up, token, 100, fields...)
+}
+
+// graphServerMaxPage is graphServer with MAX_PAGE maxPage.
+func graphServerMaxPage(up *stubUpstream, token upstream.Token, maxPage int, fields ...graphql.FieldMiddleware) http.Handler {
 	log := slog.New(slog.DiscardHandler)
-	resolver := graph.NewResolver(up, graph.Options{Logger: log, MaxPage: 100,
+	resolver := graph.NewResolver(up, graph.Options{Logger: log, MaxPage: maxPage,
 		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.POST{})

@@ -446,8 +446,23 @@ func (h *harness) sameQueryFromAnotherClient(t *testing.T) {
 		go func() {
 			firstDone <- h.post("tokens of a page, in flight", h.loginer, map[string]any{"query": pageTokens})
 		}()
-		<-reached // the first is running its token fields
-		second = h.post("the same query, another client", h.reader, map[string]any{"query": pageTokens})
+		select {
+		case <-reached: // the first is running its token fields
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatal("the first query never reached its token calls")
+		}
+		// The other must not wait for the first: joined to it, it would.
+		secondDone := make(chan answer, 1)
+		go func() {
+			secondDone <- h.post("the same query, another client", h.reader, map[string]any{"query": pageTokens})
+		}()
+		select {
+		case second = <-secondDone:
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatal("the other client's identical query waited for the first: it was joined to it")
+		}
 		close(release)
 		first = <-firstDone
 		h.up.SetFault(nil)

@@ -32,6 +32,12 @@ func (trickyCustomers) List(_ context.Context, _ upstream.Token, page int, _ ups
 		{ID: "c1", Name: `<script>alert("x")</script> & co`, Email: &email, Status: "ACTIVE", CreatedAt: time.Unix(0, 0).UTC()},
 		{ID: "c2", Name: "line\u2028sep\u2029para \\ \t tab é 😀", Status: "NEW", CreatedAt: time.Unix(1, 0).UTC()},
 		{ID: "c3", Name: "plain", Status: "INACTIVE", CreatedAt: time.Unix(2, 0).UTC()},
+		// Each alone, so that each of needsHTMLEscape's scans is needed.
+		{ID: "lt", Name: "a < b", Status: "ACTIVE", CreatedAt: time.Unix(3, 0).UTC()},
+		{ID: "gt", Name: "a > b", Status: "ACTIVE", CreatedAt: time.Unix(4, 0).UTC()},
+		{ID: "amp", Name: "a & b", Status: "ACTIVE", CreatedAt: time.Unix(5, 0).UTC()},
+		{ID: "ls", Name: "a\u2028b", Status: "ACTIVE", CreatedAt: time.Unix(6, 0).UTC()},
+		{ID: "ps", Name: "a\u2029b", Status: "ACTIVE", CreatedAt: time.Unix(7, 0).UTC()},
 	}}, nil
 }
 
@@ -78,6 +84,11 @@ func TestPostTransportAnswersAsGqlgens(t *testing.T) {
 		"introspection":                 {`{"query":"{ __schema { queryType { name } } }"}`, ""},
 		"html in an error's message":    {`{"query":"{ customer(id: \"<b>\") { id } }"}`, ""},
 		"null data of a non-null field": {`{"query":"{ customers(page: 3) { nodes { id } } }"}`, ""},
+		"only <":                        {`{"query":"{ customer(id: \"lt\") { name } }"}`, ""},
+		"only >":                        {`{"query":"{ customer(id: \"gt\") { name } }"}`, ""},
+		"only &":                        {`{"query":"{ customer(id: \"amp\") { name } }"}`, ""},
+		"only U+2028":                   {`{"query":"{ customer(id: \"ls\") { name } }"}`, ""},
+		"only U+2029":                   {`{"query":"{ customer(id: \"ps\") { name } }"}`, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a, b := send(ours, tc.body, tc.accept), send(theirs, tc.body, tc.accept)

@@ -75,9 +75,26 @@ func TestKeeperKeepsNoErrorsNorWhatItIsToldNotToKeep(t *testing.T) {
 	assert.EqualValues(t, 3, runs.Load(), "the client could try again twice")
 }
 
+// refusals counts the claims a store refused: repeats that found the key
+// taken.
+type refusals struct {
+	*idempotency.MemoryStore
+	refused atomic.Int32
+}
+
+func (r *refusals) Claim(ctx context.Context, key string, rec idempotency.Record, ttl time.Duration) (idempotency.Record, bool, error) {
+	got, claimed, err := r.MemoryStore.Claim(ctx, key, rec, ttl)
+	if !claimed && err == nil {
+		r.refused.Add(1)
+	}
+	return got, claimed, err
+}
+
 func TestKeeperRepeatsWaitForTheFirst(t *testing.T) {
-	k := idempotency.NewKeeper(idempotency.NewMemoryStore(10), idempotency.Options{})
-	ctx := context.Background()
+	store := &refusals{MemoryStore: idempotency.NewMemoryStore(10)}
+	k := idempotency.NewKeeper(store, idempotency.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bug fails, not hangs
+	defer cancel()
 	started, release := make(chan struct{}), make(chan struct{})
 	var runs atomic.Int32
 	first := func(context.Context) ([]byte, bool, error) {
@@ -105,6 +122,9 @@ func TestKeeperRepeatsWaitForTheFirst(t *testing.T) {
 			outs[i] = string(out)
 		}()
 	}
+	// Every repeat has found the key taken, and waits, before the first
+	// finishes.
+	require.Eventually(t, func() bool { return store.refused.Load() >= int32(len(outs)-1) }, 5*time.Second, time.Millisecond)
 	close(release)
 	wg.Wait()
 	assert.Equal(t, []string{"first", "first", "first", "first", "first"}, outs)
