@@ -59,6 +59,7 @@ test('relayStylePagination with fetchMore walks the whole list, every customer o
   const before = await gateway.upstreamCalls();
   await allCustomerIds(gateway.url);
   const byPage = (await gateway.upstreamCalls()) - before;
+  assert.ok(upstream < byPage, `the connection walk (${upstream} calls) costs less than customers(page) (${byPage})`);
   console.log(`@apollo/client: ${requests.count} requests (first: 50), ${ids.length} customers, ` +
     `${duplicates} duplicates; upstream calls ${upstream} (customers(page) walk: ${byPage})`);
 });

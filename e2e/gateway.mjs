@@ -17,7 +17,6 @@ import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,12 +41,13 @@ export async function startGateway({ env = {}, name = 'gateway' } = {}) {
   }
 
   const bin = process.env.GATEWAY_BIN || (await build());
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   await mkdir(artifactsDir, { recursive: true });
   const logFile = join(artifactsDir, `${name}.log`);
   const log = createWriteStream(logFile);
-  const child = spawn(bin, ['-demo', '-addr', `127.0.0.1:${port}`], {
+  // Port 0: the gateway takes a free port itself and says which in its
+  // "gateway listening" log line; no port is picked here and freed first,
+  // for another test's gateway to take meanwhile.
+  const child = spawn(bin, ['-demo', '-addr', '127.0.0.1:0'], {
     // No load balancer watches its /readyz: SIGTERM stops it at once.
     env: { SHUTDOWN_DELAY: '0', ...process.env, ...env },
     // Its own process group, so stop() can end everything it started.
@@ -56,6 +56,7 @@ export async function startGateway({ env = {}, name = 'gateway' } = {}) {
   });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
+  const listening = listeningAddr(child);
   const exited = once(child, 'exit');
   const pidFile = process.env.E2E_PID_DIR && join(process.env.E2E_PID_DIR, String(child.pid));
   if (pidFile) writeFileSync(pidFile, '');
@@ -75,7 +76,9 @@ export async function startGateway({ env = {}, name = 'gateway' } = {}) {
     log.end();
   };
 
+  let url;
   try {
+    url = `http://${await listening}`;
     await waitHealthy(url, child, 15_000);
   } catch (err) {
     await stop();
@@ -122,13 +125,27 @@ function kill(child, signal) {
   }
 }
 
-async function freePort() {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
+// listeningAddr resolves to the address in the gateway's "gateway
+// listening" log line, or rejects when it exits or says nothing in 15 s.
+function listeningAddr(child) {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error('the gateway did not say where it listens within 15 s')), 15_000);
+    const done = (fn, v) => {
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.stderr.off('data', onData);
+      fn(v);
+    };
+    const onData = (chunk) => {
+      seen = (seen + chunk).slice(-65536);
+      const m = seen.match(/"msg":"gateway listening","addr":"([^"]+)"/);
+      if (m) done(resolve, m[1]);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code, signal) => done(reject, new Error(`gateway exited (${code ?? signal}) before it listened`)));
+  });
 }
 
 async function waitHealthy(url, child, ms) {
