@@ -73,9 +73,10 @@ func fences(text string) []fence {
 	return out
 }
 
-// example is a query of the README and the answer it shows.
+// example is a query of the README, its variables (a ```json variables
+// block right after it) and the answer it shows.
 type example struct {
-	name, query, answer string
+	name, query, variables, answer string
 }
 
 // readmeExamples pairs each graphql block with the json block right after
@@ -88,9 +89,15 @@ func readmeExamples(t *testing.T, section string) []example {
 		b := blocks[i]
 		switch b.lang {
 		case "graphql":
+			ex := example{name: fmt.Sprintf("line %d: %s", b.line, oneLine(b.body, 60)), query: b.body}
+			if i+1 < len(blocks) && blocks[i+1].lang == "json variables" {
+				ex.variables = blocks[i+1].body
+				i++
+			}
 			require.True(t, i+1 < len(blocks) && blocks[i+1].lang == "json",
 				"the query at line %d of the section has its answer (```json) right after it", b.line)
-			out = append(out, example{name: fmt.Sprintf("line %d: %s", b.line, oneLine(b.body, 60)), query: b.body, answer: blocks[i+1].body})
+			ex.answer = blocks[i+1].body
+			out = append(out, ex)
 			i++
 		case "json":
 			t.Errorf("the answer at line %d of the section has no query (```graphql) before it", b.line)
@@ -188,10 +195,30 @@ func TestREADMEExampleQueriesAnswerAsShown(t *testing.T) {
 	t.Parallel()
 	examples := readmeExamples(t, readmeSection(t, "## Example queries"))
 	require.GreaterOrEqual(t, len(examples), 6, "the section's examples")
-	base := startDemo(t)
+	runExamples(t, startDemo(t), examples)
+}
+
+// The lifecycle, in order on one -demo gateway: create, list, sign in,
+// refusals.
+func TestREADMELifecycleAnswersAsShown(t *testing.T) {
+	t.Parallel()
+	examples := readmeExamples(t, readmeSection(t, "## Creating customers and signing them in"))
+	require.GreaterOrEqual(t, len(examples), 4, "the section's examples")
+	runExamples(t, startDemo(t), examples)
+}
+
+// runExamples runs each example in turn and compares its answer.
+func runExamples(t *testing.T, base string, examples []example) {
+	t.Helper()
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
-			req, err := json.Marshal(map[string]string{"query": ex.query})
+			params := map[string]any{"query": ex.query}
+			if ex.variables != "" {
+				var vars any
+				require.NoError(t, json.Unmarshal([]byte(ex.variables), &vars), "the variables are JSON")
+				params["variables"] = vars
+			}
+			req, err := json.Marshal(params)
 			require.NoError(t, err)
 			resp, err := http.Post(base+"/query", "application/json", strings.NewReader(string(req)))
 			require.NoError(t, err)
