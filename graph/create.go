@@ -64,6 +64,10 @@ func (r *Resolver) create(ctx context.Context, in model.CreateCustomerInput) (*m
 	req := upstream.CreateCustomerRequest{
 		Email: in.Email, Name: strings.TrimSpace(in.Name), Password: upstream.Secret(in.Password),
 	}
+	if in.IdempotencyKey == nil {
+		kept, err := r.createUpstream(ctx, token, req)
+		return r.payload(ctx, kept, false, err)
+	}
 	write := func(ctx context.Context) ([]byte, bool, error) {
 		kept, err := r.createUpstream(ctx, token, req)
 		if err != nil {
@@ -71,10 +75,6 @@ func (r *Resolver) create(ctx context.Context, in model.CreateCustomerInput) (*m
 		}
 		b, err := json.Marshal(kept)
 		return b, err == nil, err
-	}
-	if in.IdempotencyKey == nil {
-		b, _, err := write(ctx)
-		return r.payload(ctx, b, false, err)
 	}
 	client, err := auth.Client(ctx)
 	if err != nil {
@@ -90,7 +90,14 @@ func (r *Resolver) create(ctx context.Context, in model.CreateCustomerInput) (*m
 			Message: "this idempotencyKey was used before with another input",
 		}}}, createUserError, nil
 	}
-	return r.payload(ctx, b, replay, err)
+	if err != nil {
+		return nil, createUpstream, err
+	}
+	var kept keptCreate
+	if err := json.Unmarshal(b, &kept); err != nil {
+		return nil, createUpstream, fmt.Errorf("graph: kept create outcome: %w", err)
+	}
+	return r.payload(ctx, kept, replay, nil)
 }
 
 // errNoCreator is a wiring bug: a create asked of a resolver without one.
@@ -128,13 +135,9 @@ func (r *Resolver) createUpstream(ctx context.Context, token upstream.Token, req
 }
 
 // payload turns a create's kept outcome into the answer.
-func (r *Resolver) payload(ctx context.Context, b []byte, replay bool, err error) (*model.CreateCustomerPayload, string, error) {
+func (r *Resolver) payload(ctx context.Context, kept keptCreate, replay bool, err error) (*model.CreateCustomerPayload, string, error) {
 	if err != nil {
 		return nil, createUpstream, err
-	}
-	var kept keptCreate
-	if err := json.Unmarshal(b, &kept); err != nil {
-		return nil, createUpstream, fmt.Errorf("graph: kept create outcome: %w", err)
 	}
 	p := &model.CreateCustomerPayload{UserErrors: kept.UserErrors}
 	if p.UserErrors == nil {

@@ -58,10 +58,6 @@ type Options struct {
 	Creates *prometheus.CounterVec
 }
 
-// idempotencyMemoryRecords bounds the idempotency records a resolver keeps
-// in memory when it is given no Keeper.
-const idempotencyMemoryRecords = 100_000
-
 // Resolver is the root resolver: it holds the upstream services, and gives
 // each operation its own loaders over them (WithLoaders).
 type Resolver struct {
@@ -80,7 +76,7 @@ type Resolver struct {
 func NewResolver(customers Customers, opts Options) *Resolver {
 	keeper := opts.Idempotency
 	if keeper == nil {
-		keeper = idempotency.NewKeeper(idempotency.NewMemoryStore(idempotencyMemoryRecords), idempotency.Options{})
+		keeper = idempotency.NewKeeper(idempotency.NewMemoryStore(idempotency.DefaultMemoryRecords), idempotency.Options{})
 	}
 	return &Resolver{customers: customers, users: opts.Users, tokenReads: opts.TokenReads,
 		creator: opts.Creator, idempotency: keeper, creates: opts.Creates,

@@ -27,10 +27,6 @@ type stores struct {
 	close        func()
 }
 
-// idempotencyMemoryRecords bounds the idempotency records kept in memory:
-// about 100 MB at most, at a few hundred bytes each.
-const idempotencyMemoryRecords = 200_000
-
 // idempotencyPendingMargin is how much longer than REQUEST_TIMEOUT a create
 // holds its key: past that its request has surely ended.
 const idempotencyPendingMargin = 10 * time.Second
@@ -41,9 +37,7 @@ func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	if cfg.RequestTimeout > 0 {
 		pending = cfg.RequestTimeout + idempotencyPendingMargin
 	}
-	memory := idempotency.NewMemoryStore(idempotencyMemoryRecords)
 	keeper := idempotency.Options{Secret: []byte(cfg.CacheKeySecret), PendingFor: pending}
-	s.idempotency = idempotency.NewKeeper(memory, keeper)
 	var shared *redisstore.Store
 	if cfg.RedisURL != "" {
 		store, err := redisstore.New(cfg.RedisURL, log, reg)
@@ -55,6 +49,8 @@ func newStores(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (
 		// While Redis is unreachable a create with a key is refused (the
 		// client retries): on this replica alone a key would not hold.
 		s.idempotency = idempotency.NewKeeper(store.Idempotency(), keeper)
+	} else {
+		s.idempotency = idempotency.NewKeeper(idempotency.NewMemoryStore(idempotency.DefaultMemoryRecords), keeper)
 	}
 	if cfg.CacheTTL > 0 {
 		var cache upstream.Cache[upstream.Page] = upstream.NewMemoryCache[upstream.Page](cfg.CacheMaxEntries)

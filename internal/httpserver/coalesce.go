@@ -131,10 +131,7 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 		}
 		// limitBody has read the body already (GET requests have none).
 		body := bodyOf(r)
-		key := requestKey(r, body)
-		if token, err := auth.Token(r.Context()); err == nil && c.generation != nil {
-			key += c.generation(r.Context(), token)
-		}
+		key := c.requestKey(r, body)
 		if shared, ok := c.answers.get(key); ok {
 			c.write(w, shared)
 			return
@@ -270,15 +267,19 @@ func (c *requestCoalescer) write(w http.ResponseWriter, shared *sharedResponse) 
 
 // requestKey identifies a request by everything its answer depends on: the
 // credential (or why there is none), the method, the query string, the
-// body and the accepted media types and encodings. It is a hash, so a key
-// holds no token.
-func requestKey(r *http.Request, body []byte) string {
+// body and the accepted media types and encodings, and the credential's
+// cache generation. It is a hash, so a key holds no token.
+func (c *requestCoalescer) requestKey(r *http.Request, body []byte) string {
 	h := sha256.New()
 	token, err := auth.Token(r.Context())
 	if err != nil {
 		io.WriteString(h, "error:"+err.Error())
 	} else {
 		io.WriteString(h, "token:"+string(token))
+		if c.generation != nil {
+			h.Write([]byte{0})
+			io.WriteString(h, c.generation(r.Context(), token))
+		}
 	}
 	for _, part := range []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept"), r.Header.Get("Accept-Encoding")} {
 		h.Write([]byte{0})

@@ -22,6 +22,10 @@ type memoryRecord struct {
 	expires time.Time
 }
 
+// DefaultMemoryRecords bounds the records a MemoryStore of the gateway
+// keeps: tens of MB at most, at a few hundred bytes each.
+const DefaultMemoryRecords = 200_000
+
 // NewMemoryStore returns a store of at most maxRecords records.
 func NewMemoryStore(maxRecords int) *MemoryStore {
 	records, err := lru.New[string, memoryRecord](maxRecords)
