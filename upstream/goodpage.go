@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // decodeGoodPage decodes, in one pass and without reflection, the answer
@@ -23,7 +24,7 @@ import (
 // surrogate (encoding/json would replace them); nesting deeper than
 // maxScanDepth.
 //
-// Strings are read as substrings of one copy of the body, then copied
+// Strings are read as substrings of the body itself, then copied
 // together into one allocation (see detach), and a page's optional values
 // share a few allocations (see slab): a page costs a handful of
 // allocations, not a few per field.
@@ -31,7 +32,9 @@ func decodeGoodPage(body []byte) (Page, bool) {
 	if len(body) == 0 || body[0] != '{' {
 		return Page{}, false
 	}
-	s := pageScanner{s: string(body), yes: true}
+	// The scanner reads the body in place, without a copy: detach copies
+	// what the page keeps before the body's buffer is reused.
+	s := pageScanner{s: unsafe.String(unsafe.SliceData(body), len(body)), yes: true}
 	if !s.envelope() {
 		return Page{}, false
 	}

@@ -104,7 +104,8 @@ func validHeaderValue(s string) bool {
 // heap.
 type response struct {
 	http  *http.Response // status and headers; the body is read and closed
-	body  []byte
+	body  []byte         // in buf: no longer valid once buf is recycled
+	buf   *bytes.Buffer
 	token Token            // masked in the upstream's messages
 	now   func() time.Time // for Retry-After dates
 }
@@ -141,7 +142,31 @@ func exchange[T any](ctx context.Context, c *Client, req *request, decode decode
 	if err != nil {
 		return v, err
 	}
+	// Every decoder copies what it keeps (encoding/json does, and
+	// decodeGoodPage detaches), so the body's buffer is free once decoded.
+	defer c.recycle(resp.buf)
 	return decode(resp)
+}
+
+// maxPooledBody bounds the buffers kept for reuse: a rare large answer
+// is left to the garbage collector rather than held for every call.
+const maxPooledBody = 256 << 10
+
+// bodyBuffer is an empty buffer to read an answer into.
+func (c *Client) bodyBuffer() *bytes.Buffer {
+	if b, ok := c.bodies.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// recycle gives back a buffer from bodyBuffer once nothing reads it.
+func (c *Client) recycle(b *bytes.Buffer) {
+	if b == nil || b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	c.bodies.Put(b)
 }
 
 // send makes one HTTP request, bounded by the per-attempt timeout, and
@@ -180,8 +205,10 @@ func (c *Client) send(ctx context.Context, req *request) (response, error) {
 	if resp.ok() {
 		limit = MaxBodyBytes
 	}
-	b, err := readAtMost(hresp.Body, limit+1, hresp.ContentLength)
+	buf := c.bodyBuffer()
+	b, err := readAtMost(buf, hresp.Body, limit+1, hresp.ContentLength)
 	if err != nil {
+		c.recycle(buf)
 		e := c.transportErr(ctx, actx, err)
 		if ue, ok := e.(*Error); ok {
 			ue.StatusCode = status
@@ -194,15 +221,14 @@ func (c *Client) send(ctx context.Context, req *request) (response, error) {
 		}
 		b = b[:limit]
 	}
-	resp.body = b
+	resp.body, resp.buf = b, buf
 	return resp, nil
 }
 
-// readAtMost reads up to n bytes of r into a buffer sized by the
+// readAtMost reads up to n bytes of r into buf, grown once to the
 // Content-Length when there is one (io.ReadAll would grow it a dozen
 // times for a page).
-func readAtMost(r io.Reader, n, length int64) ([]byte, error) {
-	var buf bytes.Buffer
+func readAtMost(buf *bytes.Buffer, r io.Reader, n, length int64) ([]byte, error) {
 	if length > 0 && length < n {
 		buf.Grow(int(length) + bytes.MinRead) // room for the read that finds the end
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -110,6 +111,7 @@ func FuzzResponseDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, st uint16, retryAfter string, body []byte) {
 		status := 100 + int(st)%500 // 100..599
 		page, err := decodeAnswer(status, retryAfter, body)
+		checkOwnsMemory(t, status, retryAfter, body, page, err)
 		if err != nil {
 			checkAnswerError(t, status, err)
 			return
@@ -321,4 +323,22 @@ func sameCustomerExactly(a, b Customer) bool {
 		a.Status == b.Status && eqS(a.SubscriptionType, b.SubscriptionType) &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.CreatedAt.Location() == b.CreatedAt.Location() &&
 		eqT(a.UpdatedAt, b.UpdatedAt) && eqT(a.LastLogin, b.LastLogin)
+}
+
+// checkOwnsMemory decodes a copy of body, overwrites the copy, and wants
+// the same page and error as from body: nothing decoded may point into
+// the body, whose buffer the client reuses for the next answer.
+func checkOwnsMemory(t *testing.T, status int, retryAfter string, body []byte, page Page, err error) {
+	t.Helper()
+	own := bytes.Clone(body)
+	again, errAgain := decodeAnswer(status, retryAfter, own)
+	for i := range own {
+		own[i] = '#'
+	}
+	if !reflect.DeepEqual(again, page) {
+		t.Fatalf("the page changed when its body's buffer was overwritten:\nbefore %+v\nafter  %+v", page, again)
+	}
+	if fmt.Sprint(errAgain) != fmt.Sprint(err) {
+		t.Fatalf("the error changed when its body's buffer was overwritten:\nbefore %v\nafter  %v", err, errAgain)
+	}
 }

@@ -68,6 +68,10 @@ type lookupKey struct {
 	lookup
 }
 
+// lookupQueue is how many lookups may wait to join a batch while its
+// goroutine takes them in; more wait their turn.
+const lookupQueue = 16
+
 // Loaders are the dataloaders of one GraphQL operation.
 type Loaders struct {
 	pages *dataloader.Loader[PageKey, upstream.Page]
@@ -84,11 +88,15 @@ func New(fetch FetchFunc, opts Options) *Loaders {
 	l := &Loaders{fetch: fetch, opts: opts}
 	// A page key is one upstream call whatever the batch, so there is
 	// nothing to gain by waiting: a batch of one starts at once, and the
-	// loader's cache makes every later ask for that page free.
+	// loader's cache makes every later ask for that page free. The input
+	// capacities are the batches' queues, made for every batch: the
+	// library's 1000 would cost 8 KB per page.
 	l.pages = dataloader.NewBatchedLoader(l.loadPages,
-		dataloader.WithBatchCapacity[PageKey, upstream.Page](1))
+		dataloader.WithBatchCapacity[PageKey, upstream.Page](1),
+		dataloader.WithInputCapacity[PageKey, upstream.Page](1))
 	l.byID = dataloader.NewBatchedLoader(l.loadLookups,
-		dataloader.WithWait[lookupKey, *upstream.Customer](opts.IDBatchWait))
+		dataloader.WithWait[lookupKey, *upstream.Customer](opts.IDBatchWait),
+		dataloader.WithInputCapacity[lookupKey, *upstream.Customer](lookupQueue))
 	return l
 }
 
