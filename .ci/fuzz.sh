@@ -33,6 +33,7 @@ targets=(
   "./upstream/ FuzzUpstreamTime 20000x"
   "./upstream/ FuzzCleanBaseURL 20000x"
   "./graph/model/ FuzzDateTimeEmit 80000x"
+  "./graph/model/ FuzzAppendJSON 50000x"
   "./graph/ FuzzCheckIDCharset 60000x"
   "./graph/ FuzzPageArgs 50000x"
   "./internal/auth/ FuzzBearerHeader 70000x"

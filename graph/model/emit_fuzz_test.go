@@ -54,3 +54,19 @@ func FuzzDateTimeEmit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendJSON: for any instant, AppendJSON writes the bytes that
+// time.AppendFormat writes with the layout, quoted.
+func FuzzAppendJSON(f *testing.F) {
+	for _, seed := range []int64{0, -62135596800, -62167219200, 253402300799, 253402300800, 1712041563, -1} {
+		f.Add(seed, int64(910_000_000))
+	}
+	f.Add(int64(1712041563), int64(999_999_999))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		d := DateTime{time.Unix(sec, nsec)}
+		want := `"` + d.UTC().Format(dateTimeLayout) + `"`
+		if got := string(d.AppendJSON(nil)); got != want {
+			t.Fatalf("%d.%09d: %s, want %s", sec, nsec, got, want)
+		}
+	})
+}
