@@ -20,6 +20,7 @@ mkdir -p "$work"
 # Refresh the harness but keep installed node_modules and earlier runs.
 (cd "$peers" && tar --exclude=node_modules --exclude=.run --exclude=bin -cf - .) | (cd "$work" && tar -xf -)
 
-go build -C "$root" -o "$work/bin/gateway" .
+# Built as the image builds it (see Dockerfile).
+CGO_ENABLED=0 go build -C "$root" -trimpath -ldflags="-s -w" -o "$work/bin/gateway" .
 cd "$work"
 exec ./compare.sh "exec $work/bin/gateway"
