@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -54,14 +55,37 @@ type Location struct {
 	Sort upstream.Sort
 }
 
+// seen is an entry, packed (24 bytes, not 40): the index holds up to its
+// cap of them, and with many credentials that is most of the memory.
 type seen struct {
-	Location
-	at int64 // unix ns when the page was fetched from the upstream
+	page int32
+	sort uint8 // the sort's place in indexSorts, from 1
+	at   int64 // unix ns when the page was fetched from the upstream
 	// created is, in an email's entry, the customer's createdAt in unix µs:
 	// exact for the upstream's milliseconds, and unlike ns it spans the
-	// years 0000-9999 that a createdAt may have. A third of a time.Time,
-	// and the index holds up to its cap of them.
+	// years 0000-9999 that a createdAt may have.
 	created int64
+}
+
+// indexSorts are the sorts the index knows ("" is the upstream's default
+// order); a page of another is not learned.
+var indexSorts = [...]upstream.Sort{"", upstream.SortCreatedAt, upstream.SortUpdatedAt, upstream.SortName, upstream.SortLastLogin}
+
+// entryAt is the entry for a page, zero when the index cannot hold it.
+func entryAt(l Location) (seen, bool) {
+	if l.Page < 1 || l.Page > math.MaxInt32 {
+		return seen{}, false
+	}
+	for i, s := range indexSorts {
+		if s == l.Sort {
+			return seen{page: int32(l.Page), sort: uint8(i + 1)}, true
+		}
+	}
+	return seen{}, false
+}
+
+func (s seen) location() Location {
+	return Location{Page: int(s.page), Sort: indexSorts[s.sort-1]}
 }
 
 // The kinds of key, so that an id and an email never share one.
@@ -95,9 +119,13 @@ func (x *Index) Learn(key PageKey, page upstream.Page) {
 	if len(page.Customers) == 0 {
 		return
 	}
+	s, ok := entryAt(Location{key.Page, key.Sort})
+	if !ok {
+		return
+	}
 	cred := x.credential(key.Token)
 	now := x.now().UnixNano() // once: a clock read costs more than a map hit
-	s := seen{Location: Location{key.Page, key.Sort}, at: now - int64(page.Age)}
+	s.at = now - int64(page.Age)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i := range page.Customers {
@@ -156,7 +184,7 @@ func (x *Index) lookup(token upstream.Token, kind byte, v string) (Location, boo
 	if !ok || !x.fresh(s, x.now().UnixNano()) {
 		return Location{}, false
 	}
-	return s.Location, true
+	return s.location(), true
 }
 
 // get is the entry of k, from either generation; one from the older is

@@ -281,3 +281,23 @@ func BenchmarkIndexLearn(b *testing.B) {
 		x.Learn(loader.PageKey{Token: upstream.Token("token-" + strconv.Itoa(i)), Page: 1, Sort: upstream.SortCreatedAt}, page)
 	}
 }
+
+func TestTheIndexGivesBackThePageAndSortItLearned(t *testing.T) {
+	x := loader.NewIndex(100, time.Minute)
+	sorts := []upstream.Sort{"", upstream.SortCreatedAt, upstream.SortUpdatedAt, upstream.SortName, upstream.SortLastLogin}
+	for i, sort := range sorts {
+		id := "c" + strconv.Itoa(i)
+		x.Learn(loader.PageKey{Token: "a", Page: 1000 + i, Sort: sort}, upstream.Page{Customers: []upstream.Customer{{ID: id}}})
+		at, ok := x.ID("a", id)
+		assert.True(t, ok, sort)
+		assert.Equal(t, loader.Location{Page: 1000 + i, Sort: sort}, at)
+	}
+
+	// Neither a sort it does not know nor a page it cannot hold is learned.
+	x.Learn(loader.PageKey{Token: "a", Page: 1, Sort: "email"}, upstream.Page{Customers: []upstream.Customer{{ID: "odd-sort"}}})
+	x.Learn(loader.PageKey{Token: "a", Page: 1 << 40, Sort: upstream.SortName}, upstream.Page{Customers: []upstream.Customer{{ID: "far-page"}}})
+	for _, id := range []string{"odd-sort", "far-page"} {
+		_, ok := x.ID("a", id)
+		assert.False(t, ok, id)
+	}
+}
