@@ -7,9 +7,10 @@
 #   e2e/bench-variants.sh [PEERS_DIR]               # every variant, 2 cycles, upstream at 0 ms
 #   VARIANTS="small" CYCLES=1 e2e/bench-variants.sh # some of them
 #
-# It uses the harness copy of e2e/bench-peers.sh ($BENCH_WORK) and, in that
-# copy only, puts variants.lua in the place of wrk/diverse.lua; VARIANT (and
-# TOKENS) reach wrk through the environment. About 2 minutes per variant.
+# It refreshes the same harness copy as e2e/bench-peers.sh ($BENCH_WORK)
+# and, in that copy only and while it runs, puts variants.lua in the place
+# of wrk/diverse.lua; VARIANT (and TOKENS) reach wrk through the
+# environment. About 2 minutes per variant.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 peers="$(cd "$root" && cd "${1:-../shared/bench-peers}" && pwd)"
@@ -20,6 +21,7 @@ mkdir -p "$work"
 # Built as the image builds it (see Dockerfile).
 CGO_ENABLED=0 go build -C "$root" -trimpath -ldflags="-s -w" -o "$work/bin/gateway" .
 cp "$root/e2e/bench/variants.lua" "$work/wrk/diverse.lua"
+trap 'cp "$peers/wrk/diverse.lua" "$work/wrk/diverse.lua"' EXIT
 cd "$work"
 export SYSTEMS="${SYSTEMS:-apollo gateway}" QUERIES=DIVERSE LATENCIES="${LATENCIES:-0ms}" CYCLES="${CYCLES:-2}"
 for spec in ${VARIANTS:-small hasnext pairs every:1000}; do

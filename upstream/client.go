@@ -304,8 +304,9 @@ func newTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 		// A whole page (about 6 KB of JSON for 20 customers) and its
-		// headers in one read, where the default 4 KB takes two. Every
-		// open connection holds one: more would cost memory for nothing.
+		// headers in one read over HTTP/1.1, where the default 4 KB takes
+		// two (HTTP/2 has its own buffers). Every open connection holds
+		// one: more would cost memory for nothing.
 		ReadBufferSize: 8 << 10,
 	}
 }

@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -493,4 +494,26 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// The buffers answers are read into are reused from call to call: a page
+// must hold its own copies, unchanged by the calls after it.
+func TestAPageIsUnchangedByTheCallsAfterIt(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, upstreamtest.WithCustomers(100))
+	c, _ := newClient(t, srv.URL)
+	ctx := context.Background()
+	first, err := c.Customers.List(ctx, token, 1, upstream.SortCreatedAt)
+	require.NoError(t, err)
+	want, err := json.Marshal(first) // follows the pointers
+	require.NoError(t, err)
+	for page := 2; page <= 5; page++ {
+		for _, s := range []upstream.Sort{upstream.SortName, upstream.SortUpdatedAt} {
+			_, err := c.Customers.List(ctx, token, page, s)
+			require.NoError(t, err)
+		}
+	}
+	after, err := json.Marshal(first)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(after))
 }

@@ -168,7 +168,19 @@ func (s *pageScanner) records() bool {
 		if !s.record(&w) {
 			return false
 		}
+		invalid := len(s.page.Invalid)
 		s.page.add(i, &w, &s.times)
+		if len(s.page.Invalid) > invalid {
+			// Refused: detach will not see the strings it put in the
+			// slab, which the page's other customers share; emptied, they
+			// point into the body no longer.
+			if w.Contact != nil && w.Contact.Email != nil {
+				*w.Contact.Email = ""
+			}
+			if w.SubscriptionType != nil {
+				*w.SubscriptionType = ""
+			}
+		}
 		return true
 	})
 	if ok && len(s.page.Customers) == 0 {

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
+	"weak"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,4 +123,27 @@ func BenchmarkDecodeGoodPage(b *testing.B) {
 			b.Fatal("not decoded")
 		}
 	}
+}
+
+// A decoded page keeps nothing of its body, whose buffer the client
+// reuses: not even the strings of a record it refused, which share
+// allocations with the customers it kept.
+func TestAPageDoesNotKeepItsBodyAlive(t *testing.T) {
+	body := []byte(`{"success":true,"data":[` +
+		`{"_id":"a","createdAt":"2024-04-02T07:06:03.910Z","contact":{"email":"a@example.com"},"subscriptionType":"v2"},` +
+		`{"_id":"refused","contact":{"email":"refused@example.com"},"subscriptionType":"v3"},` +
+		`{"_id":"b","createdAt":"2024-04-02T07:06:03.910Z","contact":{"email":"b@example.com"},"subscriptionType":"v2"}]}`)
+	page, ok := decodeGoodPage(body)
+	require.True(t, ok)
+	require.Len(t, page.Customers, 2)
+	require.Len(t, page.Invalid, 1)
+
+	gone := weak.Make(unsafe.SliceData(body))
+	body = nil
+	runtime.GC()
+	runtime.GC()
+	assert.Nil(t, gone.Value(), "the page keeps its body alive")
+	assert.Equal(t, "b@example.com", *page.Customers[1].Email)
+	assert.Equal(t, "v2", *page.Customers[1].SubscriptionType)
+	runtime.KeepAlive(page)
 }

@@ -336,7 +336,9 @@ func checkOwnsMemory(t *testing.T, status int, retryAfter string, body []byte, p
 		own[i] = '#'
 	}
 	if !reflect.DeepEqual(again, page) {
-		t.Fatalf("the page changed when its body's buffer was overwritten:\nbefore %+v\nafter  %+v", page, again)
+		before, _ := json.Marshal(page) // follows the pointers, and shows the invalid records' ids
+		after, _ := json.Marshal(again)
+		t.Fatalf("the page changed when its body's buffer was overwritten:\nbefore %s\nafter  %s", before, after)
 	}
 	if fmt.Sprint(errAgain) != fmt.Sprint(err) {
 		t.Fatalf("the error changed when its body's buffer was overwritten:\nbefore %v\nafter  %v", err, errAgain)

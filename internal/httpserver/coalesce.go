@@ -42,6 +42,7 @@ type requestCoalescer struct {
 	executions map[string]*execution // by requestKey
 	coalesced  prometheus.Counter
 	answers    *answerCache // nil without a page cache
+	bodies     sync.Pool    // of *bytes.Buffer that answers are recorded in (see recycle)
 	// generation names the upstream cache's state for a credential (see
 	// upstream.Client.Generation); it is part of every key, so that after a
 	// write no answer built before it is joined or read from the cache, on
@@ -64,6 +65,12 @@ type sharedResponse struct {
 	header  http.Header
 	body    []byte
 	outcome outcome
+
+	// buf holds body. It is set only when one caller at most is left to
+	// write the answer and no cache keeps it: that caller gives it back
+	// once written (see recycle). Otherwise nil: the answer is the
+	// garbage collector's.
+	buf *bytes.Buffer
 }
 
 // execution is one run of the handler for identical requests.
@@ -178,24 +185,53 @@ func (c *requestCoalescer) leave(key string, ex *execution) {
 // request under the execution's own context.
 func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler, r *http.Request, body []byte) {
 	growStack()
-	rec := &responseRecorder{header: http.Header{}, status: http.StatusOK}
+	rec := &responseRecorder{header: http.Header{}, status: http.StatusOK, body: c.bodyBuffer()}
 	// The execution's context has the first caller's values: it logs with
 	// that request's id.
 	ctx := context.WithValue(ex.ctx, executionKey{}, ex)
 	req := r.WithContext(ctx)
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	serveRecovered(next, rec, req)
-	ex.answer = &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), outcome: rec.outcome}
-	if ex.shareable() {
-		c.answers.add(key, ex.answer)
-	}
+	answer := &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), outcome: rec.outcome}
+	kept := ex.shareable() && c.answers.add(key, answer)
 	c.mu.Lock()
 	if c.executions[key] == ex {
 		delete(c.executions, key)
 	}
+	// Nobody joins from here on, and of the callers counted, each either
+	// writes the answer or has left without reading it: with one at most,
+	// that one is its last reader.
+	if !kept && ex.waiters <= 1 {
+		answer.buf = rec.body
+	}
 	c.mu.Unlock()
+	ex.answer = answer
 	ex.ctx.cancel() // stops its timer
 	close(ex.done)
+}
+
+// maxPooledAnswer bounds the buffers kept for reuse: a rare large answer
+// is left to the garbage collector rather than held.
+const maxPooledAnswer = 256 << 10
+
+// bodyBuffer is an empty buffer to record an answer in.
+func (c *requestCoalescer) bodyBuffer() *bytes.Buffer {
+	if b, ok := c.bodies.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// recycle gives back the buffer of an answer that its last reader has
+// written; the answer must not be read again.
+func (c *requestCoalescer) recycle(a *sharedResponse) {
+	b := a.buf
+	if b == nil || b.Cap() > maxPooledAnswer {
+		return
+	}
+	a.buf, a.body = nil, nil
+	b.Reset()
+	c.bodies.Put(b)
 }
 
 // await answers one caller of ex: with the execution's answer; with an
@@ -221,6 +257,7 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, next ht
 			default: // joined before gqlgen found no query
 				next.ServeHTTP(w, r)
 			}
+			c.recycle(ex.answer)
 			return
 		case <-solo:
 			c.leave(key, ex)
@@ -295,7 +332,7 @@ func (c *requestCoalescer) requestKey(r *http.Request, body []byte) string {
 type responseRecorder struct {
 	header  http.Header
 	status  int
-	body    bytes.Buffer
+	body    *bytes.Buffer
 	outcome outcome
 }
 
@@ -319,9 +356,10 @@ func serveRecovered(next http.Handler, rec *responseRecorder, r *http.Request) {
 	next.ServeHTTP(rec, r)
 }
 
-// executionStack is about the stack an execution reaches (gqlgen's
-// resolvers and renderers, the loaders, the upstream call).
-const executionStack = 16 << 10
+// executionFrame is a frame that grows a goroutine's stack to 32 KB, about
+// what an execution reaches (gqlgen's resolvers and renderers, the
+// loaders, the upstream call): a larger one measured no faster.
+const executionFrame = 16 << 10
 
 // growStack grows a new goroutine's stack to what an execution needs while
 // the stack holds one frame, where copying it costs next to nothing: grown
@@ -330,7 +368,7 @@ const executionStack = 16 << 10
 //
 //go:noinline
 func growStack() {
-	var frame [executionStack]byte
+	var frame [executionFrame]byte
 	keep(frame[:])
 }
 

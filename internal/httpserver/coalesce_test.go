@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -124,4 +125,35 @@ func TestCoalescingCanBeTurnedOff(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Empty(t, e.metric("gateway_graphql_coalesced_requests_total"))
+}
+
+// The buffers answers are recorded in are reused once an answer's last
+// reader has written it: under a mix of shared and unshared requests, every
+// answer is still its own request's, whole.
+func TestRecordedAnswersAreNeverMixedUp(t *testing.T) {
+	t.Parallel()
+	tenants := []string{"alpha", "beta", "gamma"}
+	e := newEnv(t, nil, upstreamtest.WithTenant("tok-alpha", "alpha"),
+		upstreamtest.WithTenant("tok-beta", "beta"), upstreamtest.WithTenant("tok-gamma", "gamma"))
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := range 40 {
+				tenant, page := tenants[(w+i)%3], 1+(w*7+i)%3
+				_, body, err := e.postCtx(context.Background(),
+					fmt.Sprintf(`{ customers(page: %d) { page nodes { name } } }`, page), "tok-"+tenant)
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.Contains(t, body, fmt.Sprintf(`{"data":{"customers":{"page":%d,"nodes":[`, page))
+				assert.Equal(t, 20, strings.Count(body, "("+tenant+")"), body)
+				for _, other := range tenants {
+					if other != tenant {
+						assert.NotContains(t, body, "("+other+")")
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
