@@ -62,15 +62,14 @@ func (c *answerCache) get(key string) (*sharedResponse, bool) {
 	return nil, false
 }
 
-func (c *answerCache) add(key string, a *sharedResponse) (kept bool) {
+func (c *answerCache) add(key string, a *sharedResponse) {
 	if c == nil || a.status != http.StatusOK || !a.outcome.answered || len(a.outcome.codes) > 0 ||
 		a.outcome.stale || len(a.body) > maxCachedAnswer {
-		return false
+		return
 	}
 	keep := c.ttl - a.outcome.pageAge
 	if keep <= 0 {
-		return false
+		return
 	}
 	c.lru.Add(key, cachedAnswer{answer: a, expires: c.now().Add(keep)})
-	return true
 }

@@ -67,8 +67,8 @@ type sharedResponse struct {
 	outcome outcome
 
 	// buf holds body. It is set only when one caller at most is left to
-	// write the answer and no cache keeps it: that caller gives it back
-	// once written (see recycle). Otherwise nil: the answer is the
+	// write the answer (the answer cache keeps copies): that caller gives
+	// it back once written (see recycle). Otherwise nil: the answer is the
 	// garbage collector's.
 	buf *bytes.Buffer
 }
@@ -193,7 +193,14 @@ func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler,
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	serveRecovered(next, rec, req)
 	answer := &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), outcome: rec.outcome}
-	kept := ex.shareable() && c.answers.add(key, answer)
+	if ex.shareable() && c.answers != nil {
+		// The cache keeps a copy of the answer's own size, never the
+		// recorder's buffer, which may have grown for a larger answer
+		// and goes back to the pool.
+		cached := *answer
+		cached.body = bytes.Clone(answer.body)
+		c.answers.add(key, &cached)
+	}
 	c.mu.Lock()
 	if c.executions[key] == ex {
 		delete(c.executions, key)
@@ -201,7 +208,7 @@ func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler,
 	// Nobody joins from here on, and of the callers counted, each either
 	// writes the answer or has left without reading it: with one at most,
 	// that one is its last reader.
-	if !kept && ex.waiters <= 1 {
+	if ex.waiters <= 1 {
 		answer.buf = rec.body
 	}
 	c.mu.Unlock()

@@ -330,3 +330,53 @@ func TestExecutionContextOfACallerWithoutDeadline(t *testing.T) {
 	assert.ErrorIs(t, c.Err(), context.Canceled)
 	assert.False(t, c.extend(bounded), "a done execution takes no more callers")
 }
+
+// An answer the cache keeps is a copy of its own size: the buffers answers
+// are recorded in are reused, and one grown by a large answer must be
+// neither overwritten under the cache nor held by every small answer
+// cached after it.
+func TestCachedAnswersHoldOnlyTheirOwnBytes(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	answers := newAnswerCache(time.Minute, 100, reg)
+	c := newRequestCoalescer(reg, answers, nil)
+	large := func(n int) string {
+		return fmt.Sprintf(`{"data":{"big%d":"%s"}}`, n, bytes.Repeat([]byte{byte('a' + n%26)}, 100<<10))
+	}
+	h := c.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs(r.Context(), ast.Query)
+		reportOutcome(w, outcome{answered: true})
+		w.Header().Set("Content-Type", "application/json")
+		var q struct{ Query string }
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&q))
+		var n int
+		if _, err := fmt.Sscanf(q.Query, "{ big%d }", &n); err == nil {
+			_, _ = w.Write([]byte(large(n)))
+			return
+		}
+		_, _ = w.Write([]byte(`{"data":{"ok":true}}`))
+	}))
+	const rounds = 20
+	for n := range rounds {
+		for _, query := range []string{fmt.Sprintf(`{"query":"{ big%d }"}`, n), fmt.Sprintf(`{"query":"{ ok%d }"}`, n)} {
+			w := receive(t, serveAsync(context.Background(), h, query))
+			require.Equal(t, http.StatusOK, w.Code)
+		}
+	}
+	require.Equal(t, 2*rounds, answers.lru.Len())
+	bigs := 0
+	defer func() { assert.Equal(t, rounds, bigs, "large answers cached") }()
+	for _, key := range answers.lru.Keys() {
+		a, ok := answers.lru.Peek(key)
+		require.True(t, ok)
+		body := string(a.answer.body)
+		var n int
+		if _, err := fmt.Sscanf(body, `{"data":{"big%d"`, &n); err == nil {
+			assert.Equal(t, large(n), body, "a cached answer was overwritten")
+			bigs++
+			continue
+		}
+		assert.Equal(t, `{"data":{"ok":true}}`, body)
+		assert.Less(t, cap(a.answer.body), 2*len(a.answer.body)+64, "a cached answer holds far more than its bytes")
+	}
+}
