@@ -70,15 +70,18 @@ func TestInvalidateDetachesCallsInFlight(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t)
 			release := make(chan struct{})
-			arrived := make(chan string, 3)
+			arrived := make(chan struct{}, 1)
 			// The first call is answered, once released, with a page from
-			// before the write; later calls normally.
+			// before the write; later calls normally. It says it arrived
+			// only once it holds that place: told earlier, a later call
+			// could take it first.
 			var first atomic.Bool
 			old := []byte(`{"success":true,"message":"","data":[{"_id":"old","createdAt":"2024-01-01T00:00:00Z"}],"code":200}`)
-			srv.SetFault(upstreamtest.Notify(arrived, func(w http.ResponseWriter, r *http.Request) bool {
+			srv.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
 				if !first.CompareAndSwap(false, true) {
 					return false
 				}
+				arrived <- struct{}{}
 				select {
 				case <-release:
 				case <-r.Context().Done():
@@ -87,7 +90,7 @@ func TestInvalidateDetachesCallsInFlight(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write(old)
 				return true
-			}))
+			})
 			reg := prometheus.NewRegistry()
 			opts := []upstream.Option{upstream.WithMetrics(reg)}
 			if withCache {
