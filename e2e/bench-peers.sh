@@ -6,6 +6,7 @@
 #   e2e/bench-peers.sh [PEERS_DIR]        # default: ../shared/bench-peers from the project root
 #   CACHE_TTL=30s e2e/bench-peers.sh      # any exported variable reaches the gateway
 #   CYCLES=1 DURATION=2 WARMUP=1 e2e/bench-peers.sh   # a quick smoke run
+#   DIVERSE_SCRIPT=e2e/bench/variants.lua e2e/bench-peers.sh  # another load as DIVERSE (see bench-variants.sh)
 #
 # The harness folder may be read-only: it is copied to a temporary folder
 # (kept between runs in $BENCH_WORK, default a folder under TMPDIR, so that
@@ -19,6 +20,13 @@ work="${BENCH_WORK:-${TMPDIR:-/tmp}/gateway-bench-peers}"
 mkdir -p "$work"
 # Refresh the harness but keep installed node_modules and earlier runs.
 (cd "$peers" && tar --exclude=node_modules --exclude=.run --exclude=bin -cf - .) | (cd "$work" && tar -xf -)
+# The copy's DIVERSE load, replaced until the next refresh (a path from
+# the project root, or absolute).
+case "${DIVERSE_SCRIPT:-}" in
+  "") ;;
+  /*) cp "$DIVERSE_SCRIPT" "$work/wrk/diverse.lua" ;;
+  *) cp "$root/$DIVERSE_SCRIPT" "$work/wrk/diverse.lua" ;;
+esac
 
 # Built as the image builds it (see Dockerfile).
 CGO_ENABLED=0 go build -C "$root" -trimpath -ldflags="-s -w" -o "$work/bin/gateway" .

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/botpenguin-gateway/gateway/internal/bufpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/semaphore"
@@ -69,9 +70,9 @@ type Client struct {
 
 	cacheTTL     time.Duration
 	staleIfError time.Duration
-	keySecret    []byte    // HMAC key of the credentials in coalescing and cache keys
-	macs         sync.Pool // of HMAC hashes keyed with keySecret
-	bodies       sync.Pool // of *bytes.Buffer that answers are read into (see recycle)
+	keySecret    []byte       // HMAC key of the credentials in coalescing and cache keys
+	macs         sync.Pool    // of HMAC hashes keyed with keySecret
+	bodies       bufpool.Pool // buffers that answers are read into, given back once decoded
 
 	reg     prometheus.Registerer
 	metrics *metrics

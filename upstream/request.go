@@ -104,7 +104,7 @@ func validHeaderValue(s string) bool {
 // heap.
 type response struct {
 	http  *http.Response // status and headers; the body is read and closed
-	body  []byte         // in buf: no longer valid once buf is recycled
+	body  []byte         // in buf: no longer valid once buf is given back
 	buf   *bytes.Buffer
 	token Token            // masked in the upstream's messages
 	now   func() time.Time // for Retry-After dates
@@ -144,29 +144,8 @@ func exchange[T any](ctx context.Context, c *Client, req *request, decode decode
 	}
 	// Every decoder copies what it keeps (encoding/json does, and
 	// decodeGoodPage detaches), so the body's buffer is free once decoded.
-	defer c.recycle(resp.buf)
+	defer c.bodies.Put(resp.buf)
 	return decode(resp)
-}
-
-// maxPooledBody bounds the buffers kept for reuse: a rare large answer
-// is left to the garbage collector rather than held for every call.
-const maxPooledBody = 256 << 10
-
-// bodyBuffer is an empty buffer to read an answer into.
-func (c *Client) bodyBuffer() *bytes.Buffer {
-	if b, ok := c.bodies.Get().(*bytes.Buffer); ok {
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
-// recycle gives back a buffer from bodyBuffer once nothing reads it.
-func (c *Client) recycle(b *bytes.Buffer) {
-	if b == nil || b.Cap() > maxPooledBody {
-		return
-	}
-	b.Reset()
-	c.bodies.Put(b)
 }
 
 // send makes one HTTP request, bounded by the per-attempt timeout, and
@@ -205,10 +184,10 @@ func (c *Client) send(ctx context.Context, req *request) (response, error) {
 	if resp.ok() {
 		limit = MaxBodyBytes
 	}
-	buf := c.bodyBuffer()
+	buf := c.bodies.Get()
 	b, err := readAtMost(buf, hresp.Body, limit+1, hresp.ContentLength)
 	if err != nil {
-		c.recycle(buf)
+		c.bodies.Put(buf)
 		e := c.transportErr(ctx, actx, err)
 		if ue, ok := e.(*Error); ok {
 			ue.StatusCode = status

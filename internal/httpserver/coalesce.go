@@ -18,6 +18,7 @@ import (
 
 	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/internal/bufpool"
 	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
@@ -42,7 +43,7 @@ type requestCoalescer struct {
 	executions map[string]*execution // by requestKey
 	coalesced  prometheus.Counter
 	answers    *answerCache // nil without a page cache
-	bodies     sync.Pool    // of *bytes.Buffer that answers are recorded in (see recycle)
+	bodies     bufpool.Pool // buffers that answers are recorded in (see recycle)
 	// generation names the upstream cache's state for a credential (see
 	// upstream.Client.Generation); it is part of every key, so that after a
 	// write no answer built before it is joined or read from the cache, on
@@ -185,7 +186,7 @@ func (c *requestCoalescer) leave(key string, ex *execution) {
 // request under the execution's own context.
 func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler, r *http.Request, body []byte) {
 	growStack()
-	rec := &responseRecorder{header: http.Header{}, status: http.StatusOK, body: c.bodyBuffer()}
+	rec := &responseRecorder{header: http.Header{}, status: http.StatusOK, body: c.bodies.Get()}
 	// The execution's context has the first caller's values: it logs with
 	// that request's id.
 	ctx := context.WithValue(ex.ctx, executionKey{}, ex)
@@ -217,28 +218,14 @@ func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler,
 	close(ex.done)
 }
 
-// maxPooledAnswer bounds the buffers kept for reuse: a rare large answer
-// is left to the garbage collector rather than held.
-const maxPooledAnswer = 256 << 10
-
-// bodyBuffer is an empty buffer to record an answer in.
-func (c *requestCoalescer) bodyBuffer() *bytes.Buffer {
-	if b, ok := c.bodies.Get().(*bytes.Buffer); ok {
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
 // recycle gives back the buffer of an answer that its last reader has
 // written; the answer must not be read again.
 func (c *requestCoalescer) recycle(a *sharedResponse) {
-	b := a.buf
-	if b == nil || b.Cap() > maxPooledAnswer {
+	if a.buf == nil {
 		return
 	}
+	c.bodies.Put(a.buf)
 	a.buf, a.body = nil, nil
-	b.Reset()
-	c.bodies.Put(b)
 }
 
 // await answers one caller of ex: with the execution's answer; with an
