@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -30,6 +31,8 @@ func FuzzCleanBaseURL(f *testing.F) {
 		{"https://", "", ""},
 		{"https://h/%zz", "", ""},
 		{"https://h\x7f", "", ""},
+		{"https://h/a%2Fb:", "", ""},
+		{"http://h:/v1", "", ""},
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
@@ -46,6 +49,7 @@ func FuzzCleanBaseURL(f *testing.F) {
 			if again, err := cleanBaseURL(out); err != nil || again != out {
 				t.Fatalf("%q accepted as %q, which gives %q, %v", raw, out, again, err)
 			}
+			checkRequestURL(t, raw, url.Values{"page": {"3"}, "sort": {user + pass}}.Encode())
 		}
 
 		// The same host, with user:password@ in front.
@@ -68,6 +72,27 @@ func FuzzCleanBaseURL(f *testing.F) {
 			t.Fatalf("%q: the error shows the password: %q", withCreds, err)
 		}
 	})
+}
+
+// checkRequestURL: the URL of a call below an accepted base URL is the one
+// http.NewRequest reads from the call's whole URL, field by field.
+func checkRequestURL(t *testing.T, raw, query string) {
+	t.Helper()
+	c, err := New(raw)
+	if err != nil {
+		t.Fatalf("%q: accepted by cleanBaseURL, refused by New: %v", raw, err)
+	}
+	req, err := c.newRequest("list customers", http.MethodGet, "/customer/list", query, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := http.NewRequest(http.MethodGet, req.url, nil)
+	if err != nil {
+		t.Fatalf("%q: http.NewRequest refuses %q: %v", raw, req.url, err)
+	}
+	if got := c.requestURL(req); *got != *want.URL || got.Host != want.Host {
+		t.Fatalf("%q: the call's URL is %#v, http.NewRequest reads %#v", raw, *got, *want.URL)
+	}
 }
 
 func checkBaseURLError(t *testing.T, raw string, err error) {

@@ -40,6 +40,8 @@ type request struct {
 	op     string // what the call does, for errors: "list customers"
 	method string
 	url    string // base URL, path and encoded query
+	path   string // below the base URL
+	query  string // encoded; "" for none
 	token  Token
 	body   []byte // JSON; nil when there is none
 
@@ -57,7 +59,7 @@ func (c *Client) newRequest(op, method, path, query string, token Token, body an
 	if token == "" || !validHeaderValue(string(token)) {
 		return nil, &Error{Kind: ErrUnauthorized, Message: "missing or malformed token; no call was made"}
 	}
-	r := &request{op: op, method: method, token: token}
+	r := &request{op: op, method: method, token: token, path: path, query: query}
 	if query == "" {
 		r.url = c.base + path
 	} else {
@@ -159,10 +161,14 @@ func (c *Client) send(ctx context.Context, req *request) (response, error) {
 	if req.body != nil {
 		body = bytes.NewReader(req.body)
 	}
-	hr, err := http.NewRequestWithContext(actx, req.method, req.url, body)
+	// The URL is the base URL parsed once with req's path and query, which
+	// newRequest's callers build from constants and encoded values.
+	hr, err := http.NewRequestWithContext(actx, req.method, "", body)
 	if err != nil {
 		return response{}, &Error{Kind: ErrBadResponse, Err: errors.New("cannot build the request")}
 	}
+	hr.URL = c.requestURL(req)
+	hr.Host = hr.URL.Host
 	// Canonical keys set directly, as Header.Set would set them, at fewer
 	// allocations on every call.
 	hr.Header["Authtype"] = []string{"Key"}
@@ -202,6 +208,17 @@ func (c *Client) send(ctx context.Context, req *request) (response, error) {
 	}
 	resp.body, resp.buf = b, buf
 	return resp, nil
+}
+
+// requestURL is req.url as url.Parse would read it.
+func (c *Client) requestURL(req *request) *url.URL {
+	u := c.baseURL
+	u.Path += req.path
+	if u.RawPath != "" {
+		u.RawPath += req.path
+	}
+	u.RawQuery = req.query
+	return &u
 }
 
 // readAtMost reads up to n bytes of r into buf, grown once to the

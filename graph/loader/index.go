@@ -1,11 +1,6 @@
 package loader
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
-	"hash"
 	"hash/maphash"
 	"math"
 	"sync"
@@ -31,19 +26,19 @@ import (
 // credential what another fetched, since the caller's own upstream answer
 // is what is read.
 //
-// An entry's key is a hash of the credential's HMAC (under a key drawn at
-// start) and the id or email: the index holds no token, id or email. It
+// An entry's key is a keyed hash (hash/maphash, under seeds drawn at
+// start) of the credential and of the id or email: the index holds no
+// token, id or email. It
 // is bounded in entries, in two generations of half the cap each (when
 // the newer is full the older is dropped: nearly least-recently-used, with
 // no allocation per entry, where an LRU list would allocate forty per page
 // learned), and in age: an entry seen longer ago than maxAge is not used.
 type Index struct {
-	macKey [sha256.Size]byte
-	macs   sync.Pool
-	seed   maphash.Seed
-	half   int
-	maxAge time.Duration
-	now    func() time.Time // replaced in tests
+	seed     maphash.Seed // of ids and emails
+	credSeed maphash.Seed // of credentials
+	half     int
+	maxAge   time.Duration
+	now      func() time.Time // replaced in tests
 
 	mu       sync.Mutex
 	cur, old map[uint64]seen
@@ -99,15 +94,14 @@ const (
 // fetched.
 func NewIndex(maxEntries int, maxAge time.Duration) *Index {
 	x := &Index{
-		seed:   maphash.MakeSeed(),
-		half:   max(maxEntries/2, 1),
-		maxAge: maxAge,
-		now:    time.Now,
-		cur:    map[uint64]seen{},
-		old:    map[uint64]seen{},
+		seed:     maphash.MakeSeed(),
+		credSeed: maphash.MakeSeed(),
+		half:     max(maxEntries/2, 1),
+		maxAge:   maxAge,
+		now:      time.Now,
+		cur:      map[uint64]seen{},
+		old:      map[uint64]seen{},
 	}
-	_, _ = rand.Read(x.macKey[:]) // never fails (crypto/rand)
-	x.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, x.macKey[:])} }
 	return x
 }
 
@@ -217,22 +211,8 @@ func key64(seed maphash.Seed, cred uint64, kind byte, v string) uint64 {
 	return maphash.String(seed, v) ^ cred ^ uint64(kind)
 }
 
-// credential is 64 bits of the HMAC of token; hashing it allocates
-// nothing.
+// credential is a keyed hash of token: an HMAC would cost a SHA-256 per
+// page learned for a key that never leaves the process.
 func (x *Index) credential(token upstream.Token) uint64 {
-	m := x.macs.Get().(*macState)
-	m.mac.Reset()
-	m.in = append(m.in[:0], token...)
-	m.mac.Write(m.in)
-	clear(m.in) // no token left behind in the pool
-	cred := binary.LittleEndian.Uint64(m.mac.Sum(m.sum[:0]))
-	x.macs.Put(m)
-	return cred
-}
-
-// macState is a pooled HMAC with its buffers.
-type macState struct {
-	mac hash.Hash
-	in  []byte
-	sum [sha256.Size]byte
+	return maphash.String(x.credSeed, string(token))
 }
