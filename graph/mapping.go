@@ -107,6 +107,15 @@ func (m *statusMapper) customers(ctx context.Context, cs []upstream.Customer) []
 	return nodes
 }
 
+// of maps the statuses of a page's customers.
+func (m *statusMapper) of(ctx context.Context, cs []upstream.Customer) []model.CustomerStatus {
+	statuses := make([]model.CustomerStatus, len(cs))
+	for i := range cs {
+		statuses[i] = m.status(ctx, cs[i].Status)
+	}
+	return statuses
+}
+
 func optionalTime(t *time.Time) *model.DateTime {
 	if t == nil {
 		return nil

@@ -5,11 +5,13 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/botpenguin-gateway/gateway/graph/model"
+	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
 // RenderCustomerLists is a gqlgen field middleware (Server.AroundFields)
@@ -22,22 +24,29 @@ import (
 // graphql.CollectFields selects, in its order, under their aliases, each
 // value written as its generated marshaler writes it.
 //
+// The nodes of a page are rendered from the upstream's customers, which
+// the resolver hands over (see pageNodes) instead of copying them into
+// models that would only be read here.
+//
 // A selection it does not know (a field the schema gains, @defer), a nil
 // customer or a nil contact (which gqlgen answers with a null and an error)
 // is left to gqlgen: the resolver's result goes on unchanged. It relies on
 // gqlgen taking a graphql.Marshaler that a field middleware returns as the
 // field's marshalled value.
 func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error) {
+	if fields, ok := nodesSelection(ctx); ok {
+		nodes := &pageNodes{}
+		res, err := next(context.WithValue(ctx, pageNodesKey{}, nodes))
+		if err != nil || !nodes.handed {
+			return res, err
+		}
+		return customerList{nodes: nodes, fields: fields}, nil
+	}
 	res, err := next(ctx)
 	if err != nil {
 		return res, err
 	}
-	switch list := res.(type) {
-	case []*model.Customer:
-		if r, ok := renderNodes(ctx, list); ok {
-			return r, nil
-		}
-	case []*model.CustomerEdge:
+	if list, ok := res.([]*model.CustomerEdge); ok {
 		if r, ok := renderEdges(ctx, list); ok {
 			return r, nil
 		}
@@ -45,21 +54,37 @@ func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error
 	return res, err
 }
 
-func renderNodes(ctx context.Context, nodes []*model.Customer) (graphql.Marshaler, bool) {
+// pageNodesKey is the context key under which RenderCustomerLists asks
+// the nodes resolver for the page's customers themselves.
+type pageNodesKey struct{}
+
+// pageNodes are a page's customers as the upstream client decoded them
+// (read-only: the page may be shared), with their statuses mapped.
+type pageNodes struct {
+	customers []upstream.Customer
+	statuses  []model.CustomerStatus
+	handed    bool
+}
+
+// handOver gives the nodes resolver's page to RenderCustomerLists, when
+// it asked for it: then the resolver returns no models.
+func handOver(ctx context.Context, customers []upstream.Customer, statuses func() []model.CustomerStatus) bool {
+	nodes, ok := ctx.Value(pageNodesKey{}).(*pageNodes)
+	if !ok {
+		return false
+	}
+	nodes.customers, nodes.statuses, nodes.handed = customers, statuses(), true
+	return true
+}
+
+// nodesSelection is what CustomerPage.nodes selects of each customer,
+// when the field being resolved is that one and customerList can write it.
+func nodesSelection(ctx context.Context) ([]selected, bool) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || fc.Object != "CustomerPage" || fc.Field.Name != "nodes" {
 		return nil, false
 	}
-	fields, ok := customerSelection(graphql.GetOperationContext(ctx), fc.Field.Selections)
-	if !ok {
-		return nil, false
-	}
-	for _, c := range nodes {
-		if !renderable(c) {
-			return nil, false
-		}
-	}
-	return customerList{nodes: nodes, fields: fields}, true
+	return customerSelection(graphql.GetOperationContext(ctx), fc.Field.Selections)
 }
 
 func renderEdges(ctx context.Context, edges []*model.CustomerEdge) (graphql.Marshaler, bool) {
@@ -157,7 +182,7 @@ func seen(fields []selected, alias string) bool {
 
 // customerList is the marshalled value of CustomerPage.nodes.
 type customerList struct {
-	nodes  []*model.Customer
+	nodes  *pageNodes
 	fields []selected
 }
 
@@ -166,7 +191,7 @@ type customerList struct {
 func (l customerList) MarshalGQL(w io.Writer) {
 	var b []byte
 	if buf, ok := w.(*bytes.Buffer); ok {
-		buf.Grow(len(l.nodes) * (len(l.fields) + 1) * 32) // about a customer's JSON: one allocation, not a dozen
+		buf.Grow(len(l.nodes.customers) * (len(l.fields) + 1) * 32) // about a customer's JSON: one allocation, not a dozen
 		b = buf.AvailableBuffer()
 	}
 	_, _ = w.Write(l.append(b))
@@ -174,16 +199,48 @@ func (l customerList) MarshalGQL(w io.Writer) {
 
 func (l customerList) append(b []byte) []byte {
 	b = append(b, '[')
-	for i, c := range l.nodes {
+	for i := range l.nodes.customers {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendCustomer(b, l.fields, c)
+		c := &l.nodes.customers[i]
+		b = appendCustomer(b, l.fields, &customerView{
+			id: c.ID, name: c.Name, email: c.Email, verified: c.Verified, status: l.nodes.statuses[i],
+			subscriptionType: c.SubscriptionType, createdAt: c.CreatedAt, updatedAt: c.UpdatedAt, lastLogin: c.LastLogin,
+		})
 	}
 	return append(b, ']')
 }
 
-func appendCustomer(b []byte, fields []selected, c *model.Customer) []byte {
+// customerView is what a customer's JSON is written from, whether it is
+// the upstream's or a model.
+type customerView struct {
+	id, name             string
+	email                *string
+	verified             bool
+	status               model.CustomerStatus
+	subscriptionType     *string
+	createdAt            time.Time
+	updatedAt, lastLogin *time.Time
+}
+
+// viewOf is the view of a model; c and its contact are not nil.
+func viewOf(c *model.Customer) *customerView {
+	return &customerView{
+		id: c.ID, name: c.Name, email: c.Contact.Email, verified: c.Verified, status: c.Status,
+		subscriptionType: c.SubscriptionType, createdAt: c.CreatedAt.Time,
+		updatedAt: timeOf(c.UpdatedAt), lastLogin: timeOf(c.LastLogin),
+	}
+}
+
+func timeOf(t *model.DateTime) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return &t.Time
+}
+
+func appendCustomer(b []byte, fields []selected, c *customerView) []byte {
 	b = append(b, '{')
 	for j, f := range fields {
 		if j > 0 {
@@ -230,7 +287,7 @@ func (l edgeList) append(b []byte) []byte {
 			case "cursor":
 				b = appendString(b, e.Cursor)
 			case "node":
-				b = appendCustomer(b, f.sub, e.Node)
+				b = appendCustomer(b, f.sub, viewOf(e.Node))
 			}
 		}
 		b = append(b, '}')
@@ -238,14 +295,14 @@ func (l edgeList) append(b []byte) []byte {
 	return append(b, ']')
 }
 
-func appendCustomerField(b []byte, f selected, c *model.Customer) []byte {
+func appendCustomerField(b []byte, f selected, c *customerView) []byte {
 	switch f.name {
 	case "__typename":
 		return appendString(b, "Customer")
 	case "id":
-		return appendString(b, c.ID)
+		return appendString(b, c.id)
 	case "name":
-		return appendString(b, c.Name)
+		return appendString(b, c.name)
 	case "contact":
 		b = append(b, '{')
 		for j, cf := range f.sub {
@@ -257,23 +314,23 @@ func appendCustomerField(b []byte, f selected, c *model.Customer) []byte {
 			if cf.name == "__typename" {
 				b = appendString(b, "CustomerContact")
 			} else {
-				b = appendOptionalString(b, c.Contact.Email)
+				b = appendOptionalString(b, c.email)
 			}
 		}
 		return append(b, '}')
 	case "verified":
-		return strconv.AppendBool(b, c.Verified)
+		return strconv.AppendBool(b, c.verified)
 	case "status":
 		// As the generated CustomerStatus.MarshalGQL: strconv.Quote.
-		return strconv.AppendQuote(b, string(c.Status))
+		return strconv.AppendQuote(b, string(c.status))
 	case "subscriptionType":
-		return appendOptionalString(b, c.SubscriptionType)
+		return appendOptionalString(b, c.subscriptionType)
 	case "createdAt":
-		return c.CreatedAt.AppendJSON(b)
+		return model.DateTime{Time: c.createdAt}.AppendJSON(b)
 	case "updatedAt":
-		return appendOptionalTime(b, c.UpdatedAt)
+		return appendOptionalTime(b, c.updatedAt)
 	case "lastLogin":
-		return appendOptionalTime(b, c.LastLogin)
+		return appendOptionalTime(b, c.lastLogin)
 	}
 	panic("render: unknown Customer field " + f.name) // customerSelection let it through
 }
@@ -285,11 +342,11 @@ func appendOptionalString(b []byte, s *string) []byte {
 	return appendString(b, *s)
 }
 
-func appendOptionalTime(b []byte, t *model.DateTime) []byte {
+func appendOptionalTime(b []byte, t *time.Time) []byte {
 	if t == nil {
 		return append(b, "null"...)
 	}
-	return t.AppendJSON(b)
+	return model.DateTime{Time: *t}.AppendJSON(b)
 }
 
 // appendString quotes s as gqlgen's graphql.MarshalString does: only
