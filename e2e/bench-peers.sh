@@ -7,6 +7,7 @@
 #   CACHE_TTL=30s e2e/bench-peers.sh      # any exported variable reaches the gateway
 #   CYCLES=1 DURATION=2 WARMUP=1 e2e/bench-peers.sh   # a quick smoke run
 #   DIVERSE_SCRIPT=e2e/bench/variants.lua e2e/bench-peers.sh  # another load as DIVERSE (see bench-variants.sh)
+#   GATEWAY_GOMAXPROCS=1 e2e/bench-peers.sh   # the gateway alone at one scheduler thread, as deploy/ runs it
 #
 # The harness folder may be read-only: it is copied to a temporary folder
 # (kept between runs in $BENCH_WORK, default a folder under TMPDIR, so that
@@ -31,4 +32,5 @@ esac
 # Built as the image builds it (see Dockerfile).
 CGO_ENABLED=0 go build -C "$root" -trimpath -ldflags="-s -w" -o "$work/bin/gateway" .
 cd "$work"
-exec ./compare.sh "exec $work/bin/gateway"
+# GOMAXPROCS for the gateway only: exported, it would reach the Go upstream too.
+exec ./compare.sh "${GATEWAY_GOMAXPROCS:+GOMAXPROCS=$GATEWAY_GOMAXPROCS }exec $work/bin/gateway"

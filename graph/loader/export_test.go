@@ -1,6 +1,10 @@
 package loader
 
-import "time"
+import (
+	"time"
+
+	"github.com/botpenguin-gateway/gateway/upstream"
+)
 
 // SetIndexClock replaces the index's clock.
 func SetIndexClock(x *Index, now func() time.Time) { x.now = now }
@@ -14,3 +18,7 @@ func IndexLen(x *Index) int {
 
 // FoldEmail is foldEmail, the key of an email.
 var FoldEmail = foldEmail
+
+// Forget drops the entry of the customer with this id, as a lookup does
+// when the entry's page no longer holds it.
+func Forget(x *Index, token upstream.Token, id string) { x.forget(token, lookup{value: id}) }

@@ -161,6 +161,74 @@ func TestAnEntryIsUsedForMaxAgeAfterItsPageWasFetched(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// A busy page is fetched many times a second: learned again unchanged
+// within a second of its last learning, it is not written again; changed,
+// fetched a second later, or after an entry was forgotten, it is.
+func TestAPageLearnedAgainUnchangedIsNotWrittenAgain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	x := loader.NewIndex(1000, time.Minute)
+	loader.SetIndexClock(x, func() time.Time { return now })
+	at := func(p int) loader.PageKey { return loader.PageKey{Token: "a", Page: p, Sort: upstream.SortName} }
+	page := func(ids ...string) upstream.Page {
+		var p upstream.Page
+		for _, id := range ids {
+			p.Customers = append(p.Customers, upstream.Customer{ID: id})
+		}
+		return p
+	}
+	seenOn := func(id string) int {
+		t.Helper()
+		loc, ok := x.ID("a", id)
+		require.True(t, ok, id)
+		return loc.Page
+	}
+
+	x.Learn(at(1), page("c1"))
+	x.Learn(at(2), page("c1"))
+	now = now.Add(500 * time.Millisecond)
+	x.Learn(at(1), page("c1"))
+	assert.Equal(t, 2, seenOn("c1"), "page 1 unchanged, 500 ms later: not written again")
+
+	x.Learn(at(1), page("c1", "c9"))
+	assert.Equal(t, 1, seenOn("c1"), "page 1 changed: learned")
+	assert.Equal(t, 1, seenOn("c9"))
+
+	x.Learn(at(2), page("c1"))
+	assert.Equal(t, 1, seenOn("c1"), "page 2 unchanged, 500 ms later")
+	now = now.Add(time.Second)
+	x.Learn(at(2), page("c1"))
+	assert.Equal(t, 2, seenOn("c1"), "page 2 unchanged, 1.5 s later: learned")
+
+	loader.Forget(x, "a", "c1")
+	x.Learn(at(2), page("c1"))
+	assert.Equal(t, 2, seenOn("c1"), "a forgotten customer is learned again from its page, however recent")
+
+	// What a page holds is its ids, emails and creation times, in order.
+	email := func(e string) *string { return &e }
+	base := upstream.Page{Customers: []upstream.Customer{{ID: "c3"}}}
+	for _, changed := range []upstream.Page{
+		base,
+		{Customers: []upstream.Customer{{ID: "c3", Email: email("")}}},
+		{Customers: []upstream.Customer{{ID: "c3", Email: email("x@example.com")}}},
+		{Customers: []upstream.Customer{{ID: "c3"}, {ID: "c4"}}},
+		{Customers: []upstream.Customer{{ID: "c4"}, {ID: "c3"}}},
+		{Customers: []upstream.Customer{{ID: "c3", CreatedAt: now}}},
+	} {
+		x := loader.NewIndex(1000, time.Minute)
+		loader.SetIndexClock(x, func() time.Time { return now })
+		x.Learn(at(3), base)
+		x.Learn(at(4), page("c3"))
+		x.Learn(at(3), changed)
+		loc, ok := x.ID("a", "c3")
+		require.True(t, ok)
+		if changed.Customers[0] == base.Customers[0] && len(changed.Customers) == 1 {
+			assert.Equal(t, 4, loc.Page, "page 3 unchanged: not written again")
+		} else {
+			assert.Equal(t, 3, loc.Page, "page 3 changed to %+v: learned", changed.Customers)
+		}
+	}
+}
+
 func TestTheIndexIsBoundedInEntries(t *testing.T) {
 	x := loader.NewIndex(10, time.Minute)
 	for p := 1; p <= 50; p++ {
