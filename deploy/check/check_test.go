@@ -45,7 +45,7 @@ func TestReadGateway(t *testing.T) {
 	gw, err := ReadGateway(root)
 	require.NoError(t, err)
 	for _, name := range []string{"ADDR", "METRICS_ADDR", "SHUTDOWN_DELAY", "REQUEST_TIMEOUT", "BOTPENGUIN_API_KEY",
-		"OTEL_SERVICE_NAME", "GOGC", "GOMEMLIMIT"} {
+		"OTEL_SERVICE_NAME", "GOGC", "GOMEMLIMIT", "GOMAXPROCS"} {
 		assert.True(t, gw.Variables[name], name)
 	}
 	assert.False(t, gw.Variables["PORT"], "not a variable of the gateway")

@@ -49,7 +49,7 @@ func ReadGateway(root string) (Gateway, error) {
 		Routes:    map[string]bool{},
 	}
 	// Read by the Go runtime; the README's Configuration names them.
-	for _, name := range []string{"GOGC", "GOMEMLIMIT"} {
+	for _, name := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS"} {
 		gw.Variables[name] = true
 	}
 	// config.go's parser methods for values it never prints.
