@@ -68,6 +68,10 @@ type Gateway struct {
 // apqMemoryEntries bounds the in-memory store of persisted queries.
 const apqMemoryEntries = 1000
 
+// validatedDocuments is how many parsed and validated query documents
+// gqlgen keeps, and how many operations' complexities are kept.
+const validatedDocuments = 1000
+
 // idBatchWait is how long customer ids of one operation are gathered
 // before their scan starts.
 const idBatchWait = time.Millisecond
@@ -210,7 +214,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getQueriesOnly{})
 	srv.AddTransport(postTransport{})
-	validated := lru.New[*ast.QueryDocument](1000)
+	validated := lru.New[*ast.QueryDocument](validatedDocuments)
 	srv.SetQueryCache(validated)
 	srv.SetParserTokenLimit(cfg.MaxTokens)
 	// gqlgen's Introspection extension also enables _service; the switch
@@ -236,7 +240,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 	}, validated, deps.Registry)
 	srv.Use(limits)
 	if cfg.MaxComplexity > 0 {
-		srv.Use(&complexityLimit{max: cfg.MaxComplexity, refused: limits.refused})
+		srv.Use(newComplexityLimit(cfg.MaxComplexity, limits.refused))
 	}
 	srv.SetErrorPresenter(graph.NewErrorPresenter(deps.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {

@@ -67,3 +67,34 @@ func aliases(n int) string {
 	}
 	return b.String()
 }
+
+// A cost is kept only for an operation without variables: with variables,
+// the same document costs what its variables say, every time; and each
+// operation of a document costs its own.
+func TestTheSameDocumentCostsWhatItsVariablesSay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	connection := func(first string) string {
+		return "customersConnection(first: " + first + ") { edges { node { " + allFields + " } } }"
+	}
+	byVariable := "query($n: Int) { " + connection("$n") + " }"
+	literal := "{ " + connection("100") + " }"
+	two := "query Small { customers { nodes { id } } } query Large { " + connection("100") + " }"
+	op := func(name string) gqlResponse {
+		return e.post(map[string]any{"query": two, "operationName": name}, "Bearer "+testToken)
+	}
+	for range 2 {
+		r := e.query(byVariable, map[string]any{"n": 5})
+		require.Empty(t, r.Errors, r.Raw)
+		r = e.query(byVariable, map[string]any{"n": 100})
+		require.Equal(t, []string{"COMPLEXITY_LIMIT_EXCEEDED"}, r.codes(), r.Raw)
+
+		r = e.query(literal, nil)
+		require.Equal(t, []string{"COMPLEXITY_LIMIT_EXCEEDED"}, r.codes(), r.Raw)
+
+		r = op("Small")
+		require.Empty(t, r.Errors, r.Raw)
+		r = op("Large")
+		require.Equal(t, []string{"COMPLEXITY_LIMIT_EXCEEDED"}, r.codes(), r.Raw)
+	}
+}
