@@ -28,9 +28,10 @@ import (
 // the resolver hands over (see pageNodes) instead of copying them into
 // models that would only be read here.
 //
-// A selection it does not know (a field the schema gains, @defer), a nil
-// customer or a nil contact (which gqlgen answers with a null and an error)
-// is left to gqlgen: the resolver's result goes on unchanged. It relies on
+// A selection it does not know (a field the schema gains, @defer), and
+// edges with a nil customer or a nil contact (which gqlgen answers with a
+// null and an error), are left to gqlgen: the resolver's result goes on
+// unchanged. It relies on
 // gqlgen taking a graphql.Marshaler that a field middleware returns as the
 // field's marshalled value.
 func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error) {

@@ -210,7 +210,8 @@ func (c *Client) send(ctx context.Context, req *request) (response, error) {
 	return resp, nil
 }
 
-// requestURL is req.url as url.Parse would read it.
+// requestURL is req.url as http.NewRequest reads it. req.path must need
+// no escaping: the endpoints' paths are constants.
 func (c *Client) requestURL(req *request) *url.URL {
 	u := c.baseURL
 	u.Path += req.path

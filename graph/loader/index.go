@@ -36,10 +36,13 @@ import (
 // longer ago than maxAge is not used.
 //
 // A page learned again with the same customers, fetched within
-// relearnAfter of when it was last learned, is not written again: its entries are still in the newer generation (the
-// record of learned pages is emptied when the generations turn), and
-// rewriting forty entries for every fetch of a busy page was 3 % of what
-// a request costs.
+// relearnAfter of when it was last learned, is not written again
+// (rewriting forty entries on every fetch of a busy page was 3 % of what
+// a request costs): its entries were written since the generations last
+// turned, since the record of learned pages is emptied when they turn and
+// when an entry is forgotten. Meanwhile a customer's entry may name
+// another page that was learned later and holds it too; entries skipped
+// expire up to relearnAfter early. Either costs a lookup a page at most.
 type Index struct {
 	seed         maphash.Seed // of ids, emails and pages' contents
 	credSeed     maphash.Seed // of credentials

@@ -1,6 +1,8 @@
 // Package stackgrow sizes a new goroutine's stack for the work it is
 // about to do, while the stack holds a single frame. A goroutine's stack
-// starts small and doubles whenever a call needs more; each doubling
+// starts at the runtime's estimate (the average the collector last saw,
+// over every goroutine, most of them shallow) and doubles whenever a call
+// needs more; each doubling
 // copies the stack and walks every frame on it to fix its pointers, and
 // deep in a request (gqlgen's resolvers, net/http's client) that walk
 // costs several microseconds. Growing once at the start copies one frame.
