@@ -67,15 +67,17 @@ type pageNodes struct {
 	handed    bool
 }
 
-// handOver gives the nodes resolver's page to RenderCustomerLists, when
-// it asked for it: then the resolver returns no models.
-func handOver(ctx context.Context, customers []upstream.Customer, statuses func() []model.CustomerStatus) bool {
-	nodes, ok := ctx.Value(pageNodesKey{}).(*pageNodes)
-	if !ok {
-		return false
-	}
-	nodes.customers, nodes.statuses, nodes.handed = customers, statuses(), true
-	return true
+// askedPageNodes is where RenderCustomerLists asks the nodes resolver to
+// hand over its page; nil when it does not ask.
+func askedPageNodes(ctx context.Context) *pageNodes {
+	nodes, _ := ctx.Value(pageNodesKey{}).(*pageNodes)
+	return nodes
+}
+
+// handOver takes the nodes resolver's page; the resolver then returns no
+// models.
+func (n *pageNodes) handOver(customers []upstream.Customer, statuses []model.CustomerStatus) {
+	n.customers, n.statuses, n.handed = customers, statuses, true
 }
 
 // nodesSelection is what CustomerPage.nodes selects of each customer,

@@ -42,7 +42,8 @@ func (r *customerPageResolver) Nodes(ctx context.Context, obj *model.CustomerPag
 	for _, invalid := range page.Invalid {
 		graphql.AddError(ctx, invalid)
 	}
-	if handOver(ctx, page.Customers, func() []model.CustomerStatus { return r.statuses.of(ctx, page.Customers) }) {
+	if nodes := askedPageNodes(ctx); nodes != nil {
+		nodes.handOver(page.Customers, r.statuses.of(ctx, page.Customers))
 		return nil, nil // RenderCustomerLists renders the page itself
 	}
 	return r.statuses.customers(ctx, page.Customers), nil

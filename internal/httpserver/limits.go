@@ -3,9 +3,8 @@ package httpserver
 import (
 	"context"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -34,8 +33,14 @@ type complexityLimit struct {
 }
 
 // costKey names an operation of a query document. The cache holds as many
-// as gqlgen's cache of parsed documents, and only their text.
+// as gqlgen's cache of parsed documents, and only their text, of
+// maxKeptQuery bytes at most: a hostile client's 1 MB documents would
+// otherwise keep up to a GB.
 type costKey struct{ query, operation string }
+
+// maxKeptQuery is the longest query whose cost is kept: far more than a
+// client writes or generates; a longer one is walked every time.
+const maxKeptQuery = 16 << 10
 
 func newComplexityLimit(max int, refused *prometheus.CounterVec) *complexityLimit {
 	costs, _ := lru.New[costKey, int](validatedDocuments) // only a size below 1 fails
@@ -70,7 +75,7 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, op *graphq
 // variables gave before.
 func (c *complexityLimit) cost(ctx context.Context, op *graphql.OperationContext) int {
 	key := costKey{op.RawQuery, op.OperationName}
-	keep := len(op.Operation.VariableDefinitions) == 0 && op.RawQuery != ""
+	keep := len(op.Operation.VariableDefinitions) == 0 && op.RawQuery != "" && len(op.RawQuery) <= maxKeptQuery
 	if keep {
 		if cost, ok := c.costs.Get(key); ok {
 			return cost
