@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/botpenguin-gateway/gateway/internal/stackgrow"
+	"github.com/botpenguin-gateway/gateway/internal/workers"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -42,10 +42,10 @@ type group[T any] struct {
 	m  map[callKey]*flight[T]
 }
 
-// do runs fn once for all concurrent callers with key k and waits for its
-// result or for ctx to be done, whichever comes first. op names the call
-// in the error of a caller who went away.
-func (g *group[T]) do(ctx context.Context, k callKey, op string, coalesced prometheus.Counter,
+// do runs fn once, on one of workers, for all concurrent callers with key
+// k and waits for its result or for ctx to be done, whichever comes first.
+// op names the call in the error of a caller who went away.
+func (g *group[T]) do(ctx context.Context, workers *workers.Pool, k callKey, op string, coalesced prometheus.Counter,
 	fn func(context.Context, *flight[T]) (T, error)) (T, error) {
 	g.mu.Lock()
 	f, ok := g.m[k]
@@ -58,8 +58,7 @@ func (g *group[T]) do(ctx context.Context, k callKey, op string, coalesced prome
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &flight[T]{done: make(chan struct{}), cancel: cancel, g: g}
 		g.m[k] = f
-		go func() {
-			stackgrow.To8K() // while it holds one frame: grown deep in net/http, the copy was 3 % of a request
+		workers.Go(func() {
 			v, err := fn(fctx, f)
 			g.mu.Lock()
 			f.value, f.err = v, err
@@ -69,7 +68,7 @@ func (g *group[T]) do(ctx context.Context, k callKey, op string, coalesced prome
 			g.mu.Unlock()
 			cancel()
 			close(f.done)
-		}()
+		})
 	}
 	f.waiters++
 	if dl, has := ctx.Deadline(); !has {

@@ -75,7 +75,7 @@ func (a *alone) setLastErr(err error)        { a.last = err }
 // empty, the answer is stored in the cache under key, once for all its
 // callers.
 func (s *sharing[T]) call(ctx context.Context, c *Client, req *request, decode decoder[T], k callKey, key string) (T, error) {
-	return s.flights.do(ctx, k, req.op, c.metrics.coalesced, func(ctx context.Context, f *flight[T]) (T, error) {
+	return s.flights.do(ctx, c.calls, k, req.op, c.metrics.coalesced, func(ctx context.Context, f *flight[T]) (T, error) {
 		v, err := fetch(ctx, c, req, decode, f)
 		if err == nil && key != "" {
 			s.cache.Set(ctx, key, Entry[T]{Value: v, StoredAt: c.now()}, c.cacheTTL+c.staleIfError)
