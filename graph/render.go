@@ -41,7 +41,7 @@ func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error
 		if err != nil || !nodes.handed {
 			return res, err
 		}
-		return customerList{nodes: nodes, fields: fields}, nil
+		return customerList{nodes: nodes, fields: fields, data: dataBufferOf(ctx)}, nil
 	}
 	res, err := next(ctx)
 	if err != nil {
@@ -53,6 +53,63 @@ func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error
 		}
 	}
 	return res, err
+}
+
+// DataBuffer lends one operation's rendering a buffer from a pool, for
+// the data that gqlgen otherwise renders into a buffer it grows afresh for
+// every answer: the largest allocation of a request that shares nothing
+// (15 % of its bytes). The lists rendered here move gqlgen's buffer into
+// the lent one when they would grow it. The transport that lends it
+// writes the answer, then gives the buffer back with Release; nothing may
+// read the answer's data afterwards.
+type DataBuffer struct {
+	pool BufferPool
+	lent *bytes.Buffer
+}
+
+// BufferPool is where a DataBuffer takes its buffer and gives it back
+// (a bufpool.Pool).
+type BufferPool interface {
+	Get() *bytes.Buffer
+	Put(*bytes.Buffer)
+}
+
+type dataBufferKey struct{}
+
+// WithDataBuffer returns ctx with a DataBuffer that lends from pool, for
+// the operation that runs under it.
+func WithDataBuffer(ctx context.Context, pool BufferPool) (context.Context, *DataBuffer) {
+	d := &DataBuffer{pool: pool}
+	return context.WithValue(ctx, dataBufferKey{}, d), d
+}
+
+func dataBufferOf(ctx context.Context) *DataBuffer {
+	d, _ := ctx.Value(dataBufferKey{}).(*DataBuffer)
+	return d
+}
+
+// grow makes room for n more bytes in buf, gqlgen's buffer of the data:
+// the first time it would allocate, in the lent buffer, which then holds
+// what buf held; after that, or with none lent, as buf.Grow.
+func (d *DataBuffer) grow(buf *bytes.Buffer, n int) {
+	if d == nil || d.lent != nil || buf.Available() >= n {
+		buf.Grow(n)
+		return
+	}
+	d.lent = d.pool.Get()
+	d.lent.Grow(buf.Len() + n)
+	*buf = *bytes.NewBuffer(append(d.lent.AvailableBuffer(), buf.Bytes()...))
+}
+
+// Release gives the lent buffer back, once the answer is written; the
+// answer's data must not be read afterwards. A nil d, or one that lent
+// nothing, does nothing.
+func (d *DataBuffer) Release() {
+	if d == nil || d.lent == nil {
+		return
+	}
+	d.pool.Put(d.lent)
+	d.lent = nil
 }
 
 // pageNodesKey is the context key under which RenderCustomerLists asks
@@ -104,7 +161,7 @@ func renderEdges(ctx context.Context, edges []*model.CustomerEdge) (graphql.Mars
 			return nil, false
 		}
 	}
-	return edgeList{edges: edges, fields: fields}, true
+	return edgeList{edges: edges, fields: fields, data: dataBufferOf(ctx)}, true
 }
 
 func renderable(c *model.Customer) bool { return c != nil && c.Contact != nil }
@@ -187,6 +244,7 @@ func seen(fields []selected, alias string) bool {
 type customerList struct {
 	nodes  *pageNodes
 	fields []selected
+	data   *DataBuffer // nil: none lent
 }
 
 // MarshalGQL appends straight into gqlgen's response buffer when it is
@@ -194,7 +252,7 @@ type customerList struct {
 func (l customerList) MarshalGQL(w io.Writer) {
 	var b []byte
 	if buf, ok := w.(*bytes.Buffer); ok {
-		buf.Grow(len(l.nodes.customers) * (len(l.fields) + 1) * 32) // about a customer's JSON: one allocation, not a dozen
+		l.data.grow(buf, len(l.nodes.customers)*(len(l.fields)+1)*32) // about a customer's JSON: one allocation, not a dozen
 		b = buf.AvailableBuffer()
 	}
 	_, _ = w.Write(l.append(b))
@@ -260,12 +318,13 @@ func appendCustomer(b []byte, fields []selected, c *customerView) []byte {
 type edgeList struct {
 	edges  []*model.CustomerEdge
 	fields []selected
+	data   *DataBuffer // nil: none lent
 }
 
 func (l edgeList) MarshalGQL(w io.Writer) {
 	var b []byte
 	if buf, ok := w.(*bytes.Buffer); ok {
-		buf.Grow(len(l.edges) * 512) // an edge's JSON, cursor and node, is about 300 bytes
+		l.data.grow(buf, len(l.edges)*512) // an edge's JSON, cursor and node, is about 300 bytes
 		b = buf.AvailableBuffer()
 	}
 	_, _ = w.Write(l.append(b))

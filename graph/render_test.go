@@ -1,7 +1,9 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -139,4 +141,63 @@ func randomListQuery(rng *rand.Rand, edges bool) string {
 		q = "query($s: Boolean!) " + q
 	}
 	return q
+}
+
+// recordingPool lends one buffer and records what comes back.
+type recordingPool struct {
+	lent, back *bytes.Buffer
+	gets, puts int
+}
+
+func (p *recordingPool) Get() *bytes.Buffer {
+	p.gets++
+	p.lent = new(bytes.Buffer)
+	return p.lent
+}
+
+func (p *recordingPool) Put(b *bytes.Buffer) { p.puts++; p.back = b }
+
+// An operation's data is rendered into the buffer its DataBuffer lends
+// (one for the operation, however many lists it renders), the same bytes
+// as without, and the buffer goes back on Release, not before.
+func TestDataIsRenderedIntoTheLentBuffer(t *testing.T) {
+	up := &stubUpstream{lastPage: 2, customers: renderCustomers()}
+	var resolved atomic.Int64
+	h := renderServer(up, true, &resolved)
+	for q, whole := range map[string]bool{
+		`{ customers(page: 2) { page nodes { id contact { email } status createdAt } } }`: true,
+		`{ customersConnection { edges { cursor node { id name } } } }`:                   true,
+		// The second list grows gqlgen's buffer past the lent one.
+		`{ a: customers { nodes { id name contact { email } status } } b: customers(page: 2) { nodes { id } } }`: false,
+	} {
+		want := post(t, h, q, nil)
+		pool := &recordingPool{}
+		ctx, data := graph.WithDataBuffer(context.Background(), pool)
+		got := postCtx(t, h, ctx, q, nil)
+		require.Equal(t, want, got, q)
+		require.Equal(t, 1, pool.gets, q)
+		assert.Zero(t, pool.puts, "given back before Release")
+
+		data.Release()
+		data.Release()
+		require.Equal(t, 1, pool.puts, "given back once")
+		require.Same(t, pool.lent, pool.back)
+		if whole {
+			// The answer's data was rendered in the lent buffer's array
+			// (and escaped for HTML by gqlgen's transport).
+			var answer struct{ Data json.RawMessage }
+			require.NoError(t, json.Unmarshal([]byte(got), &answer))
+			require.NotEmpty(t, answer.Data)
+			var rendered bytes.Buffer
+			json.HTMLEscape(&rendered, pool.back.AvailableBuffer()[:cap(pool.back.AvailableBuffer())])
+			assert.True(t, bytes.HasPrefix(rendered.Bytes(), answer.Data), q)
+		}
+	}
+
+	// Without lists to render, nothing is lent.
+	pool := &recordingPool{}
+	ctx, data := graph.WithDataBuffer(context.Background(), pool)
+	postCtx(t, h, ctx, `{ customers { page } }`, nil)
+	data.Release()
+	assert.Zero(t, pool.gets+pool.puts)
 }

@@ -106,9 +106,15 @@ func graphServerMaxPage(up *stubUpstream, token upstream.Token, maxPage int, fie
 // post sends one operation to h and returns the raw answer.
 func post(t *testing.T, h http.Handler, query string, vars map[string]any) string {
 	t.Helper()
+	return postCtx(t, h, context.Background(), query, vars)
+}
+
+// postCtx is post with the request's context.
+func postCtx(t *testing.T, h http.Handler, ctx context.Context, query string, vars map[string]any) string {
+	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	require.NoError(t, err)
-	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

@@ -128,7 +128,8 @@ func TestCoalescingCanBeTurnedOff(t *testing.T) {
 }
 
 // The buffers answers are recorded in are reused once an answer's last
-// reader has written it: under a mix of shared and unshared requests, every
+// reader has written it, and those their data is rendered into once the
+// answer is recorded: under a mix of shared and unshared requests, every
 // answer is still its own request's, whole.
 func TestRecordedAnswersAreNeverMixedUp(t *testing.T) {
 	t.Parallel()

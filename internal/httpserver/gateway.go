@@ -29,6 +29,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/graph/loader"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
+	"github.com/botpenguin-gateway/gateway/internal/bufpool"
 	"github.com/botpenguin-gateway/gateway/internal/graphiql"
 	"github.com/botpenguin-gateway/gateway/internal/idempotency"
 )
@@ -213,7 +214,7 @@ func newGraphQLHandler(cfg config.Config, deps Deps, m *metrics) *handler.Server
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: graph.NewComplexity()}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getQueriesOnly{})
-	srv.AddTransport(postTransport{})
+	srv.AddTransport(postTransport{buffers: &bufpool.Pool{}})
 	validated := lru.New[*ast.QueryDocument](validatedDocuments)
 	srv.SetQueryCache(validated)
 	srv.SetParserTokenLimit(cfg.MaxTokens)

@@ -13,6 +13,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/botpenguin-gateway/gateway/graph"
 )
 
 // postTransport is gqlgen's POST transport (transport.POST, default
@@ -22,7 +24,13 @@ import (
 // over the whole response, which validates and copies the data gqlgen has
 // just rendered as JSON: a tenth of the CPU of a request nobody shares.
 // Here the data is copied once, escaped for HTML as json.Marshal does.
-type postTransport struct{ transport.POST }
+//
+// The data of an operation is rendered into a buffer from buffers (see
+// graph.DataBuffer), given back once the answer is written; nil: none.
+type postTransport struct {
+	transport.POST
+	buffers graph.BufferPool
+}
 
 var _ graphql.Transport = postTransport{}
 
@@ -67,8 +75,13 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
 		return
 	}
+	var data *graph.DataBuffer
+	if t.buffers != nil {
+		ctx, data = graph.WithDataBuffer(ctx, t.buffers)
+	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	writeResponse(w, responses(ctx))
+	data.Release() // writeResponse has copied the data
 }
 
 const mediaGraphQLResponse = "application/graphql-response+json"

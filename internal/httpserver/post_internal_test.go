@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -41,8 +42,9 @@ func (trickyCustomers) List(_ context.Context, _ upstream.Token, page int, _ ups
 	}}, nil
 }
 
-// withTransport is the graph behind one POST transport.
-func withTransport(t graphql.Transport) http.Handler {
+// withTransport is the graph behind one POST transport, with fields
+// around its fields.
+func withTransport(t graphql.Transport, fields ...graphql.FieldMiddleware) http.Handler {
 	log := slog.New(slog.DiscardHandler)
 	resolver := graph.NewResolver(trickyCustomers{}, graph.Options{Logger: log, MaxPage: 100,
 		Loaders: loader.Options{ScanMaxPages: 3, IDBatchWait: time.Millisecond}})
@@ -53,6 +55,9 @@ func withTransport(t graphql.Transport) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(auth.WithToken(ctx, "token"))
 	})
+	for _, f := range fields {
+		srv.AroundFields(f)
+	}
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		resp := next(ctx)
 		if resp != nil && graphql.HasOperationContext(ctx) && strings.Contains(graphql.GetOperationContext(ctx).RawQuery, "extensions") {
@@ -114,6 +119,40 @@ func TestPostTransportDoesNotRepeatTheBody(t *testing.T) {
 	var buf strings.Builder
 	writeResponse(&buf, nil)
 	assert.Equal(t, "null", buf.String())
+}
+
+// scribblingPool lends buffers, and overwrites what one held when it
+// comes back, as the next answer rendered into it would.
+type scribblingPool struct{ lent, back int }
+
+func (p *scribblingPool) Get() *bytes.Buffer { p.lent++; return new(bytes.Buffer) }
+
+func (p *scribblingPool) Put(b *bytes.Buffer) {
+	p.back++
+	held := b.AvailableBuffer()
+	held = held[:cap(held)]
+	for i := range held {
+		held[i] = 'X'
+	}
+}
+
+// The buffer an answer's data is rendered into goes back to its pool once
+// the answer is written, not before: the answer is whole, and gqlgen's.
+func TestTheDataBufferGoesBackOnceTheAnswerIsWritten(t *testing.T) {
+	pool := &scribblingPool{}
+	ours := withTransport(postTransport{buffers: pool}, graph.RenderCustomerLists)
+	theirs := withTransport(transport.POST{}, graph.RenderCustomerLists)
+	for _, q := range []string{
+		`{ customers { page nodes { id name contact { email } status createdAt } } }`,
+		`{ customersConnection(first: 3) { edges { cursor node { id name } } } }`,
+	} {
+		body := `{"query":` + quote(q) + `}`
+		want, got := send(theirs, body, "").Body.String(), send(ours, body, "").Body.String()
+		assert.NotContains(t, want, "errors")
+		assert.Equal(t, want, got)
+	}
+	assert.Equal(t, 2, pool.lent)
+	assert.Equal(t, 2, pool.back)
 }
 
 func send(h http.Handler, body, accept string) *httptest.ResponseRecorder {
