@@ -248,7 +248,8 @@ type customerList struct {
 }
 
 // MarshalGQL appends straight into gqlgen's response buffer when it is
-// one (it is: the executor renders into a bytes.Buffer).
+// one (it is: the executor renders into a bytes.Buffer), moved into the
+// lent DataBuffer's when it would grow.
 func (l customerList) MarshalGQL(w io.Writer) {
 	var b []byte
 	if buf, ok := w.(*bytes.Buffer); ok {

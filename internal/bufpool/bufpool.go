@@ -1,6 +1,7 @@
 // Package bufpool reuses the byte buffers of the request path: the
-// upstream's answers as they are read, and answers as they are recorded
-// for the callers of a coalesced request.
+// upstream's answers as they are read, the data of answers as they are
+// rendered, and answers as they are recorded for the callers of a
+// coalesced request.
 package bufpool
 
 import (

@@ -346,8 +346,8 @@ func (r *responseRecorder) Header() http.Header         { return r.header }
 func (r *responseRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *responseRecorder) WriteHeader(status int)      { r.status = status }
 
-// serveRecovered turns a panic into a 500: the execution runs in its own
-// goroutine, where net/http's recovery does not reach.
+// serveRecovered turns a panic into a 500: the execution runs on a worker
+// of its own, where net/http's recovery does not reach.
 func serveRecovered(next http.Handler, rec *responseRecorder, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {

@@ -1,10 +1,13 @@
 // Package workers runs functions on goroutines that are kept between
-// them, so that a goroutine's stack, once grown for the work, stays grown.
-// A fresh goroutine per GraphQL execution or upstream call was created,
-// grown (see stackgrow) and freed every time: 4 % of a request's CPU under
-// load of requests that share nothing. Pools of this kind (ants and the
-// like) queue or refuse work when full; this one never waits and never
-// refuses, which is what a request path needs, in a few lines.
+// them, so that a goroutine's stack, grown for the work when it starts,
+// serves the next jobs too. A fresh goroutine per GraphQL execution or
+// upstream call was created, grown (see stackgrow) and freed every time:
+// 4 % of a request's CPU under load of requests that share nothing. (The
+// collector may halve the stack of a worker it finds idle; the next job
+// grows it again, deep in its work, which is rarer than once a job and
+// cheaper than growing it before every job.) Pools of this kind (ants and
+// the like) queue or refuse work when full; this one never waits and
+// never refuses, which is what a request path needs, in a few lines.
 package workers
 
 import (
@@ -32,8 +35,9 @@ func New(prepare func()) *Pool {
 }
 
 // Go runs f on an idle worker, or on a new one when none is idle, and
-// returns at once. f runs as it would with the go statement: a panic in it
-// ends the program.
+// returns at once. A panic in f ends the program, as with the go
+// statement; unlike it, f runs with the pprof labels of whichever caller
+// started its worker (none are set today).
 func (p *Pool) Go(f func()) {
 	select {
 	case p.jobs <- f:
