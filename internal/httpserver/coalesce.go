@@ -201,7 +201,7 @@ func (c *requestCoalescer) execute(key string, ex *execution, next http.Handler,
 	// that request's id.
 	ctx := context.WithValue(ex.ctx, executionKey{}, ex)
 	req := r.WithContext(ctx)
-	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.Body = &bufferedBody{Reader: bytes.NewReader(body), bytes: body} // the transport reads it without a copy
 	serveRecovered(next, rec, req)
 	answer := &sharedResponse{status: rec.status, header: rec.header, body: rec.body.Bytes(), outcome: rec.outcome}
 	if ex.shareable() && c.answers != nil {
