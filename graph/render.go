@@ -61,7 +61,9 @@ func RenderCustomerLists(ctx context.Context, next graphql.Resolver) (any, error
 // (15 % of its bytes). The lists rendered here move gqlgen's buffer into
 // the lent one when they would grow it. The transport that lends it
 // writes the answer, then gives the buffer back with Release; nothing may
-// read the answer's data afterwards.
+// read the answer's data afterwards. It relies on gqlgen's generated Exec
+// rendering each response into a bytes.Buffer of its own, which it hands
+// over in the response and never reuses (graph/generated.go).
 type DataBuffer struct {
 	pool BufferPool
 	lent *bytes.Buffer
