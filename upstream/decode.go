@@ -201,7 +201,12 @@ func (w *wireCustomer) customerWith(times *slab[time.Time]) (Customer, error) {
 	return c, nil
 }
 
+// parseTime reads an RFC 3339 time, as an instant in UTC of the years
+// 0000-9999 (what the DateTime scalar can emit again).
 func parseTime(s string) (time.Time, error) {
+	if t, ok := parseUTC(s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err
@@ -212,4 +217,66 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, errors.New("time out of the years 0000-9999 in UTC")
 	}
 	return t.UTC(), nil
+}
+
+// parseUTC reads, without time.Parse, the form the upstream sends:
+// "2006-01-02T15:04:05Z" with 0 to 9 digits of fraction, where time.Parse
+// reads the layout anew for each of a page's 60 times, a fifth of decoding
+// it. ok is false for anything else, which time.Parse reads (or refuses);
+// FuzzUpstreamTime holds the two to the same instants.
+func parseUTC(s string) (t time.Time, ok bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		if nsec, ok = digits(frac[1:]); !ok {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			nsec *= 10
+		}
+	}
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	hour, ok4 := digits(s[11:13])
+	minute, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// digits is the value of s, all ASCII digits (at most 9 of them).
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + int(d)
+	}
+	return n, true
+}
+
+// daysIn is the number of days in month of year (proleptic Gregorian).
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }

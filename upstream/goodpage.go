@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,18 +108,27 @@ var (
 	contactMembers  = []string{"email"}
 )
 
-// member finds name among known: its index, or -1 for a member to skip.
+// members are those of one object read so far.
+type members struct {
+	seen uint16 // bit k: known[k]
+	next int    // the member after the last known one: the upstream writes them in one order
+}
+
+// find finds name among known: its index, or -1 for a member to skip.
 // ok is false for a name encoding/json would match case-insensitively,
 // and for a member already seen.
-func member(name string, known []string, seen *uint16) (int, bool) {
-	for k, m := range known {
-		if name == m {
-			if *seen&(1<<k) != 0 {
-				return k, false
-			}
-			*seen |= 1 << k
-			return k, true
+func (m *members) find(name string, known []string) (int, bool) {
+	k := m.next
+	if k >= len(known) || known[k] != name {
+		k = slices.Index(known, name)
+	}
+	if k >= 0 {
+		if m.seen&(1<<k) != 0 {
+			return k, false
 		}
+		m.seen |= 1 << k
+		m.next = k + 1
+		return k, true
 	}
 	for _, m := range known {
 		if strings.EqualFold(name, m) {
@@ -129,10 +139,10 @@ func member(name string, known []string, seen *uint16) (int, bool) {
 }
 
 func (s *pageScanner) envelope() bool {
-	var seen uint16
+	var seen members
 	success, data := false, false
 	ok := s.object(func(name string) bool {
-		k, ok := member(name, envelopeMembers, &seen)
+		k, ok := seen.find(name, envelopeMembers)
 		switch {
 		case !ok:
 			return false
@@ -195,9 +205,9 @@ func (s *pageScanner) records() bool {
 }
 
 func (s *pageScanner) record(w *wireCustomer) bool {
-	var seen uint16
+	var seen members
 	return s.object(func(name string) bool {
-		k, ok := member(name, recordMembers, &seen)
+		k, ok := seen.find(name, recordMembers)
 		if !ok {
 			return false
 		}
@@ -212,9 +222,9 @@ func (s *pageScanner) record(w *wireCustomer) bool {
 			}
 			s.contact.Email = nil // add copies what it needs: one contact serves every record
 			w.Contact = &s.contact
-			var seen uint16
+			var seen members
 			return s.object(func(name string) bool {
-				k, ok := member(name, contactMembers, &seen)
+				k, ok := seen.find(name, contactMembers)
 				switch {
 				case !ok:
 					return false
