@@ -39,6 +39,7 @@ targets=(
   "./internal/auth/ FuzzBearerHeader 70000x"
   "./internal/config/ FuzzConfigVariable 10000x"
   "./internal/httpserver/ FuzzDocumentLimits"
+  "./internal/httpserver/ FuzzPlainParams 100000x"
   "./graph/loader/ FuzzFoldEmailIsEqualFold 100000x"
 )
 # Every fuzz target of the module is listed above.
