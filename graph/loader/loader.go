@@ -74,10 +74,11 @@ const lookupQueue = 16
 
 // Loaders are the dataloaders of one GraphQL operation.
 type Loaders struct {
-	pages *dataloader.Loader[PageKey, upstream.Page]
-	byID  *dataloader.Loader[lookupKey, *upstream.Customer]
-	fetch FetchFunc
-	opts  Options
+	pages    *dataloader.Loader[PageKey, upstream.Page]
+	byID     *dataloader.Loader[lookupKey, *upstream.Customer] // see lookups
+	byIDOnce sync.Once
+	fetch    FetchFunc
+	opts     Options
 
 	flaggedStale atomic.Bool  // extensions.stale is registered once per response
 	oldest       atomic.Int64 // the age of the oldest page fetched, in ns
@@ -94,10 +95,18 @@ func New(fetch FetchFunc, opts Options) *Loaders {
 	l.pages = dataloader.NewBatchedLoader(l.loadPages,
 		dataloader.WithBatchCapacity[PageKey, upstream.Page](1),
 		dataloader.WithInputCapacity[PageKey, upstream.Page](1))
-	l.byID = dataloader.NewBatchedLoader(l.loadLookups,
-		dataloader.WithWait[lookupKey, *upstream.Customer](opts.IDBatchWait),
-		dataloader.WithInputCapacity[lookupKey, *upstream.Customer](lookupQueue))
 	return l
+}
+
+// lookups is the loader of customers by id or email, made on first use:
+// most operations look nobody up.
+func (l *Loaders) lookups() *dataloader.Loader[lookupKey, *upstream.Customer] {
+	l.byIDOnce.Do(func() {
+		l.byID = dataloader.NewBatchedLoader(l.loadLookups,
+			dataloader.WithWait[lookupKey, *upstream.Customer](l.opts.IDBatchWait),
+			dataloader.WithInputCapacity[lookupKey, *upstream.Customer](lookupQueue))
+	})
+	return l.byID
 }
 
 // Page returns one page, fetched at most once per operation. A stale page
@@ -145,7 +154,7 @@ func (l *Loaders) Pages(ctx context.Context, keys []PageKey) ([]upstream.Page, [
 func (l *Loaders) Customer(ctx context.Context, token upstream.Token, id string) (*upstream.Customer, error) {
 	key := lookupKey{token, lookup{value: id}}
 	l.prefetch(ctx, key)
-	return l.byID.Load(ctx, key)()
+	return l.lookups().Load(ctx, key)()
 }
 
 // CustomerByEmail returns the customer whose contact email is email,
@@ -156,7 +165,7 @@ func (l *Loaders) Customer(ctx context.Context, token upstream.Token, id string)
 func (l *Loaders) CustomerByEmail(ctx context.Context, token upstream.Token, email string) (*upstream.Customer, error) {
 	key := lookupKey{token, lookup{email: true, value: foldEmail(email)}}
 	l.prefetch(ctx, key)
-	return l.byID.Load(ctx, key)()
+	return l.lookups().Load(ctx, key)()
 }
 
 // Customers is Customer for many ids at once, answering in order.
@@ -166,7 +175,7 @@ func (l *Loaders) Customers(ctx context.Context, token upstream.Token, ids []str
 		keys[i] = lookupKey{token, lookup{value: id}}
 		l.prefetch(ctx, keys[i])
 	}
-	found, errs := l.byID.LoadMany(ctx, keys)()
+	found, errs := l.lookups().LoadMany(ctx, keys)()
 	if errs == nil {
 		// LoadMany returns no slice at all when nothing failed.
 		errs = make([]error, len(ids))

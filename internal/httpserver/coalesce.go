@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -312,24 +311,28 @@ func (c *requestCoalescer) write(w http.ResponseWriter, shared *sharedResponse) 
 // body and the accepted media types and encodings, and the credential's
 // cache generation. It is a hash, so a key holds no token.
 func (c *requestCoalescer) requestKey(r *http.Request, body []byte) string {
-	h := sha256.New()
+	// The parts are put together on the stack (the usual ones fit), then
+	// hashed with the body: written one by one, each cost an allocation.
+	var stack [256]byte
+	key := stack[:0]
 	token, err := auth.Token(r.Context())
 	if err != nil {
-		io.WriteString(h, "error:"+err.Error())
+		key = append(append(key, "error:"...), err.Error()...)
 	} else {
-		io.WriteString(h, "token:"+string(token))
+		key = append(append(key, "token:"...), token...)
 		if c.generation != nil {
-			h.Write([]byte{0})
-			io.WriteString(h, c.generation(r.Context(), token))
+			key = append(append(key, 0), c.generation(r.Context(), token)...)
 		}
 	}
-	for _, part := range []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept"), r.Header.Get("Accept-Encoding")} {
-		h.Write([]byte{0})
-		io.WriteString(h, part)
+	for _, part := range [...]string{r.Method, r.URL.RawQuery, r.Header.Get("Accept"), r.Header.Get("Accept-Encoding")} {
+		key = append(append(key, 0), part...)
 	}
-	h.Write([]byte{0})
+	key = append(key, 0)
+	h := sha256.New()
+	h.Write(key)
 	h.Write(body)
-	return string(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return string(h.Sum(sum[:0]))
 }
 
 // responseRecorder keeps what the handler writes, for sharing.
