@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Compares two revisions of the gateway on the harness's DIVERSE load (many
+# tokens, many queries: nothing shared), as the README's Performance section
+# measures a change: each round starts both binaries afresh, in turn, the
+# order alternating, and the medians over the rounds are compared.
+#
+#   e2e/bench-ab.sh OLD [NEW]               # git revisions; NEW defaults to the work tree
+#   ROUNDS=8 SECONDS_EACH=6 e2e/bench-ab.sh HEAD~1
+#   LATENCY=20ms e2e/bench-ab.sh HEAD~1     # the fake upstream's latency
+#   B_ENV="GOMAXPROCS=1" e2e/bench-ab.sh HEAD HEAD   # one revision, two settings
+#
+# Why fresh processes: the same two processes measured round after round
+# keep their own luck (where their threads and memory landed). The same
+# binary measured against itself so differed by up to 7 % in every round,
+# more than most single changes gain. A new pair each round, and medians,
+# bring that to about 1 %.
+#
+# Needs wrk, Go, and the peer harness (../shared/bench-peers, or PEERS_DIR);
+# binaries are built as the image builds them. About 2 minutes per 8 rounds
+# of 6 s, plus the builds.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+old="${1:?usage: e2e/bench-ab.sh OLD_REVISION [NEW_REVISION]}"
+new="${2:-}"
+peers="$(cd "$root" && cd "${PEERS_DIR:-../shared/bench-peers}" && pwd)"
+rounds="${ROUNDS:-8}" secs="${SECONDS_EACH:-6}"
+command -v wrk >/dev/null || { echo "bench-ab.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# build REVISION OUT: the binary of a revision ("" = the work tree).
+build() {
+  local src="$root"
+  if [ -n "$1" ]; then
+    src="$work/src-$(basename "$2")"
+    mkdir -p "$src"
+    git -C "$root" archive "$1" | tar -x -C "$src"
+  fi
+  CGO_ENABLED=0 go build -C "$src" -trimpath -ldflags="-s -w" -o "$2" .
+}
+build "$old" "$work/a"
+build "$new" "$work/b"
+(cd "$peers/upstream" && go build -o "$work/upstream" .)
+
+port_up=19790 port_gw=19791
+"$work/upstream" -addr "127.0.0.1:$port_up" -latency "${LATENCY:-0ms}" >"$work/upstream.log" 2>&1 &
+up=$!
+pids+=("$up")
+sleep 0.5
+
+results="$work/results"
+: >"$results"
+for i in $(seq 1 "$rounds"); do
+  order="a b"
+  [ $((i % 2)) = 0 ] && order="b a"
+  for side in $order; do
+    side_env="A_ENV"
+    [ "$side" = b ] && side_env="B_ENV"
+    # shellcheck disable=SC2086 # the settings are words on purpose
+    env ${!side_env:-} SHUTDOWN_DELAY=0 ADDR="127.0.0.1:$port_gw" \
+      BOTPENGUIN_BASE_URL="http://127.0.0.1:$port_up" "$work/$side" >"$work/$side.log" 2>&1 &
+    gw=$!
+    pids+=("$gw")
+    for _ in $(seq 1 50); do
+      curl -fsS -o /dev/null "http://127.0.0.1:$port_gw/healthz" 2>/dev/null && break
+      sleep 0.1
+    done
+    line=$(UPSTREAM="http://127.0.0.1:$port_up" SERVER_PID=$gw UPSTREAM_PID=$up \
+      WRK_SCRIPT="$peers/wrk/diverse.lua" "$peers/bench.sh" "http://127.0.0.1:$port_gw/query" Q1 32 "$secs" | tail -1)
+    echo "round $i $side: $line"
+    echo "$side $line" >>"$results"
+    kill "$gw"
+    wait "$gw" 2>/dev/null || true
+  done
+done
+
+# Medians per side, and B against A.
+awk '
+  function median(list, n,   sorted, i, j, t) {
+    for (i = 1; i <= n; i++) sorted[i] = list[i]
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && sorted[j-1] > sorted[j]; j--) { t = sorted[j]; sorted[j] = sorted[j-1]; sorted[j-1] = t }
+    return (n % 2) ? sorted[(n+1)/2] : (sorted[n/2] + sorted[n/2+1]) / 2
+  }
+  {
+    side = $1
+    for (f = 2; f <= NF; f++) {
+      split($f, kv, "=")
+      if (kv[1] == "rps") rps[side, ++n[side]] = kv[2]
+      if (kv[1] == "p99_ms") p99[side, n[side]] = kv[2]
+      if (kv[1] == "cpu_ms_per_req") cpu[side, n[side]] = kv[2]
+    }
+  }
+  END {
+    for (s = 1; s <= 2; s++) {
+      side = (s == 1) ? "a" : "b"
+      for (i = 1; i <= n[side]; i++) { r[i] = rps[side, i]; p[i] = p99[side, i]; c[i] = cpu[side, i] }
+      mr[side] = median(r, n[side]); mp[side] = median(p, n[side]); mc[side] = median(c, n[side])
+      printf "%s (%s): median req/s %.0f, p99 %.2f ms, CPU %.4f ms/req over %d rounds\n", side, (side == "a") ? "OLD" : "NEW", mr[side], mp[side], mc[side], n[side]
+    }
+    printf "NEW/OLD: CPU %.3f, req/s %.3f, p99 %.3f\n", mc["b"] / mc["a"], mr["b"] / mr["a"], mp["b"] / mp["a"]
+  }' "$results"
