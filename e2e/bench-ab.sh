@@ -13,7 +13,9 @@
 # keep their own luck (where their threads and memory landed). The same
 # binary measured against itself so differed by up to 7 % in every round,
 # more than most single changes gain. A new pair each round, and medians,
-# bring that to about 1 %.
+# brought that to 0.2 % in one such run; but one change measured -7.8 % and
+# then +1.7 % in two runs of this script, so run it again before believing
+# a few percent.
 #
 # Needs wrk, Go, and the peer harness (../shared/bench-peers, or PEERS_DIR);
 # binaries are built as the image builds them. About 2 minutes per 8 rounds
