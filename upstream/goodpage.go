@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/botpenguin-gateway/gateway/internal/jsonstr"
 )
 
 // decodeGoodPage decodes, in one pass and without reflection, the answer
@@ -452,7 +454,7 @@ func (s *pageScanner) string() (string, bool) {
 			v := str[start:i]
 			switch {
 			case escaped:
-				return unescape(v)
+				return jsonstr.Unescape(v)
 			case !ascii && !utf8.ValidString(v):
 				return "", false
 			}
@@ -482,59 +484,6 @@ func plain8(w string) bool {
 	control := (x - 0x20*ones) & ^x & highs                          // a byte is below 0x20
 	quote, backslash := zero(x^('"'*ones)), zero(x^('\\'*ones))
 	return (x&highs | control | quote | backslash) == 0
-}
-
-// unescape decodes the body of a JSON string with escapes.
-func unescape(v string) (string, bool) {
-	b := make([]byte, 0, len(v))
-	for i := 0; i < len(v); {
-		c := v[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(v[i:])
-			if r == utf8.RuneError && n == 1 {
-				return "", false
-			}
-			b = append(b, v[i:i+n]...)
-			i += n
-			continue
-		}
-		if c != '\\' {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if i+1 == len(v) {
-			return "", false
-		}
-		switch e := v[i+1]; e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			if i+6 > len(v) {
-				return "", false
-			}
-			r, err := strconv.ParseUint(v[i+2:i+6], 16, 32)
-			if err != nil || r >= 0xd800 && r <= 0xdfff {
-				return "", false
-			}
-			b = utf8.AppendRune(b, rune(r))
-			i += 4
-		default:
-			return "", false
-		}
-		i += 2
-	}
-	return string(b), true
 }
 
 // slab hands out pointers to values in shared chunks, so that a page's

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/botpenguin-gateway/gateway/graph"
+	"github.com/botpenguin-gateway/gateway/internal/jsonstr"
 )
 
 // postTransport is gqlgen's POST transport (transport.POST, default
@@ -291,57 +292,27 @@ func (s *jsonScanner) plainString() (string, bool) {
 	return "", false
 }
 
-// string reads a string of valid UTF-8 whose escapes are all of one
-// character (\uXXXX is not read: encoding/json replaces some of them).
+// string reads a string as encoding/json does, or reports false where
+// encoding/json would replace something (see jsonstr.Unescape).
 func (s *jsonScanner) string() (string, bool) {
 	if !s.next('"') {
 		return "", false
 	}
-	start := s.i
-	var out []byte // nil while there is no escape: the value is a copy of the input
-	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		switch {
+	escaped := false
+	for j := s.i; j < len(s.b); j++ {
+		switch c := s.b[j]; {
 		case c == '"':
-			raw := s.b[start:j]
+			v := string(s.b[s.i:j])
 			s.i = j + 1
-			if out == nil {
-				out = raw
+			if escaped {
+				return jsonstr.Unescape(v)
 			}
-			if !utf8.Valid(out) {
-				return "", false
-			}
-			return string(out), true
+			return v, utf8.ValidString(v)
 		case c < 0x20:
 			return "", false
 		case c == '\\':
-			if out == nil {
-				out = append(make([]byte, 0, len(s.b)-start), s.b[start:j]...)
-			}
-			if j+1 == len(s.b) {
-				return "", false
-			}
-			j++
-			switch e := s.b[j]; e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			default:
-				return "", false
-			}
-		default:
-			if out != nil {
-				out = append(out, c)
-			}
+			escaped = true
+			j++ // the escaped byte may be a quote
 		}
 	}
 	return "", false
