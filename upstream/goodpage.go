@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/botpenguin-gateway/gateway/internal/jsonstr"
@@ -441,49 +440,9 @@ func (s *pageScanner) string() (string, bool) {
 	if !s.next('"') {
 		return "", false
 	}
-	str, start := s.s, s.i // locals: the loop runs over every byte of the page
-	i := start
-	for i+8 <= len(str) && plain8(str[i:i+8]) {
-		i += 8
-	}
-	escaped, ascii := false, true
-	for ; i < len(str); i++ {
-		switch c := str[i]; {
-		case c == '"':
-			s.i = i + 1
-			v := str[start:i]
-			switch {
-			case escaped:
-				return jsonstr.Unescape(v)
-			case !ascii && !utf8.ValidString(v):
-				return "", false
-			}
-			return v, true
-		case c == '\\':
-			escaped = true
-			i++ // the escaped byte may be a quote
-		case c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return "", false
-}
-
-// plain8 reports whether none of the 8 bytes of w ends a string or needs
-// a look: a quote, a backslash, a control byte or a non-ASCII one. Strings
-// scanned eight bytes at a time (SWAR) up to the first such byte, a page
-// decodes in 8 % less time than byte by byte (BenchmarkDecodeGoodPage).
-// Exact: any such byte makes it false.
-func plain8(w string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs } // a byte of v is 0
-	control := (x - 0x20*ones) & ^x & highs                          // a byte is below 0x20
-	quote, backslash := zero(x^('"'*ones)), zero(x^('\\'*ones))
-	return (x&highs | control | quote | backslash) == 0
+	v, end, ok := jsonstr.Read(s.s, s.i)
+	s.i = end
+	return v, ok
 }
 
 // slab hands out pointers to values in shared chunks, so that a page's

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"unicode/utf8"
 	"unsafe"
 	"weak"
 
@@ -147,19 +146,4 @@ func TestAPageDoesNotKeepItsBodyAlive(t *testing.T) {
 	assert.Equal(t, "b@example.com", *page.Customers[1].Email)
 	assert.Equal(t, "v2", *page.Customers[1].SubscriptionType)
 	runtime.KeepAlive(page)
-}
-
-// plain8 says plain for a word of plain bytes only: every byte value at
-// every position, the other seven plain.
-func TestPlain8FindsEveryByteToLookAt(t *testing.T) {
-	for b := range 256 {
-		special := b == '"' || b == '\\' || b < 0x20 || b >= utf8.RuneSelf
-		for at := range 8 {
-			w := []byte("aZ09 ~-a")
-			w[at] = byte(b)
-			if got := plain8(string(w)); got == special {
-				t.Fatalf("plain8(%q) = %v", w, got)
-			}
-		}
-	}
 }

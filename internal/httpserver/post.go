@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -187,46 +186,41 @@ func decodeParams(body []byte) (graphql.RawParams, error) {
 // which decodeParams leaves to encoding/json; FuzzPlainParams holds the
 // two to the same result.
 func plainParams(body []byte) (p graphql.RawParams, ok bool) {
-	s := jsonScanner{b: body}
+	// One copy of the body: the values are substrings of it.
+	s := jsonScanner{s: string(body)}
 	if !s.next('{') {
 		return p, false
 	}
 	if s.next('}') {
 		return p, s.end()
 	}
-	var seen [3]bool
+	var seen [3]bool // query, operationName, variables
 	for {
-		name, ok := s.plainString()
+		name, ok := s.string()
 		if !ok || !s.next(':') {
 			return p, false
 		}
+		var k int
 		switch name {
 		case "query":
-			if seen[0] {
-				return p, false
-			}
-			seen[0] = true
-			if p.Query, ok = s.string(); !ok {
-				return p, false
-			}
+			k = 0
+			p.Query, ok = s.string()
 		case "operationName":
-			if seen[1] {
-				return p, false
-			}
-			seen[1] = true
+			k = 1
 			if !s.literal("null") {
-				if p.OperationName, ok = s.string(); !ok {
-					return p, false
-				}
+				p.OperationName, ok = s.string()
 			}
 		case "variables":
-			if seen[2] || !s.literal("null") {
-				return p, false
-			}
-			seen[2] = true
+			k = 2
+			ok = s.literal("null")
 		default:
 			return p, false
 		}
+		// A member twice goes to encoding/json too (it takes the last).
+		if !ok || seen[k] {
+			return p, false
+		}
+		seen[k] = true
 		if s.next('}') {
 			return p, s.end()
 		}
@@ -239,19 +233,19 @@ func plainParams(body []byte) (p graphql.RawParams, ok bool) {
 // jsonScanner reads the few JSON forms plainParams takes. Its methods
 // skip the whitespace before what they read.
 type jsonScanner struct {
-	b []byte
+	s string
 	i int
 }
 
 func (s *jsonScanner) ws() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+	for s.i < len(s.s) && (s.s[s.i] == ' ' || s.s[s.i] == '\t' || s.s[s.i] == '\n' || s.s[s.i] == '\r') {
 		s.i++
 	}
 }
 
 func (s *jsonScanner) next(c byte) bool {
 	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == c {
+	if s.i < len(s.s) && s.s[s.i] == c {
 		s.i++
 		return true
 	}
@@ -261,59 +255,24 @@ func (s *jsonScanner) next(c byte) bool {
 // end reports whether only whitespace is left.
 func (s *jsonScanner) end() bool {
 	s.ws()
-	return s.i == len(s.b)
+	return s.i == len(s.s)
 }
 
 func (s *jsonScanner) literal(word string) bool {
 	s.ws()
-	if bytes.HasPrefix(s.b[s.i:], []byte(word)) {
+	if strings.HasPrefix(s.s[s.i:], word) {
 		s.i += len(word)
 		return true
 	}
 	return false
 }
 
-// plainString reads a string of printable ASCII without escapes, in
-// place: a member name.
-func (s *jsonScanner) plainString() (string, bool) {
-	if !s.next('"') {
-		return "", false
-	}
-	for j := s.i; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			v := string(s.b[s.i:j])
-			s.i = j + 1
-			return v, true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// string reads a string as encoding/json does, or reports false where
-// encoding/json would replace something (see jsonstr.Unescape).
+// string reads a string as encoding/json does (see jsonstr.Read).
 func (s *jsonScanner) string() (string, bool) {
 	if !s.next('"') {
 		return "", false
 	}
-	escaped := false
-	for j := s.i; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			v := string(s.b[s.i:j])
-			s.i = j + 1
-			if escaped {
-				return jsonstr.Unescape(v)
-			}
-			return v, utf8.ValidString(v)
-		case c < 0x20:
-			return "", false
-		case c == '\\':
-			escaped = true
-			j++ // the escaped byte may be a quote
-		}
-	}
-	return "", false
+	v, end, ok := jsonstr.Read(s.s, s.i)
+	s.i = end
+	return v, ok
 }

@@ -3,6 +3,7 @@ package jsonstr
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestUnescapeDecodesAsEncodingJSON: what Unescape decodes, encoding/json
@@ -36,6 +37,21 @@ func TestUnescapeDecodesAsEncodingJSON(t *testing.T) {
 		var want string
 		if err := json.Unmarshal([]byte(`"`+tc.body+`"`), &want); err != nil || got != want {
 			t.Errorf("%q: %q, encoding/json %q (%v)", tc.body, got, want, err)
+		}
+	}
+}
+
+// plain8 says plain for a word of plain bytes only: every byte value at
+// every position of a word.
+func TestPlain8FindsEveryByteToLookAt(t *testing.T) {
+	for b := range 256 {
+		special := b == '"' || b == '\\' || b < 0x20 || b >= utf8.RuneSelf
+		for at := range 8 {
+			w := []byte("aZ09 ~-a")
+			w[at] = byte(b)
+			if got := plain8(string(w)); got == special {
+				t.Fatalf("plain8(%q) = %v", w, got)
+			}
 		}
 	}
 }
