@@ -9,11 +9,17 @@ import (
 // SetIndexClock replaces the index's clock.
 func SetIndexClock(x *Index, now func() time.Time) { x.now = now }
 
-// IndexLen is the number of entries the index holds.
+// IndexLen is the number of entries the index holds (page records aside).
 func IndexLen(x *Index) int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.cur) + len(x.old)
+	n := 0
+	for _, s := range x.t.slots {
+		if s.sort != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // FoldEmail is foldEmail, the key of an email.

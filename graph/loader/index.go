@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"math/bits"
+	"runtime"
 	"sync"
 	"time"
 
@@ -29,45 +31,60 @@ import (
 //
 // An entry's key is a keyed hash (hash/maphash, under seeds drawn at
 // start) of the credential and of the id or email: the index holds no
-// token, id or email. It is bounded in entries, in two generations of
-// half the cap each (when the newer is full the older is dropped: nearly
-// least-recently-used, with no allocation per entry, where an LRU list
-// would allocate forty per page learned), and in age: an entry seen
-// longer ago than maxAge is not used.
+// token, id or email. It is bounded in entries: they live in a table of
+// buckets of eight, which doubles while a bucket overflows, up to
+// maxEntries; then a new entry takes the place of the one of its bucket
+// whose page was fetched longest ago. The table holds no pointer and is
+// mapped outside the Go heap where the platform allows (see newSlots),
+// so it costs its size and no more: on the heap, the collector lets the
+// heap grow by twice the live size (GOGC=200) before collecting, and with
+// 1,000 tokens the two generations of maps this table replaced, and their
+// garbage, raised the peak RSS from 39 MB to 50. It is bounded in age
+// too: an entry seen longer ago than maxAge is not used.
 //
 // A page learned again with the same customers, fetched within
 // relearnAfter of when it was last learned, is not written again
 // (rewriting forty entries on every fetch of a busy page was 3 % of what
-// a request costs): its entries were written since the generations last
-// turned, since the record of learned pages is emptied when they turn and
-// when an entry is forgotten. Meanwhile a customer's entry may name
-// another page that was learned later and holds it too; entries skipped
-// expire up to relearnAfter early. Either costs a lookup a page at most.
+// a request costs): each page learned leaves a record in the table, which
+// holds only while no entry as recent as relearnAfter has been dropped
+// since (an epoch counts such drops). Meanwhile a customer's entry may
+// name another page that was learned later and holds it too; entries
+// skipped expire up to relearnAfter early. Either costs a lookup a page
+// at most.
 type Index struct {
 	seed         maphash.Seed // of ids, emails and pages' contents
 	credSeed     maphash.Seed // of credentials
-	half         int
+	maxBuckets   int
 	maxAge       time.Duration
 	relearnAfter time.Duration
 	now          func() time.Time // replaced in tests
 
-	mu       sync.Mutex
-	cur, old map[uint64]seen
-	pages    map[pageAt]learned // pages learned since the generations last turned
+	mu    sync.Mutex
+	t     *table
+	epoch int32 // counts drops of recent entries (see Learn)
 }
 
-// pageAt is a page of a credential, as the record of learned pages keys it.
-type pageAt struct {
-	cred uint64
-	page int32
-	sort uint8
+// ways is how many slots a bucket has: a bucket is a few cache lines.
+const ways = 8
+
+// table is the slots of buckets*ways entries and page records.
+type table struct {
+	slots   []slot
+	buckets int
 }
 
-// learned is when a page last learned was fetched from the upstream, and
-// a hash of what it held.
-type learned struct {
-	at  int64 // unix ns
-	sum uint64
+// slot is an entry (where a customer was seen, by id or email) or the
+// record of a page learned; 32 bytes.
+type slot struct {
+	key uint64 // 0: empty
+	at  int64  // unix ns when the page was fetched from the upstream
+	// aux is, in an email's entry, the customer's createdAt in unix µs
+	// (exact for the upstream's milliseconds, and unlike ns it spans the
+	// years 0000-9999 that a createdAt may have); in a page's record, a
+	// hash of what it held (see contentSum).
+	aux  int64
+	page int32 // in a page's record, the epoch it was learned in
+	sort uint8 // the sort's place in indexSorts, from 1; 0 in a page's record
 }
 
 // Location is where a customer was seen: a page in a sort.
@@ -76,61 +93,54 @@ type Location struct {
 	Sort upstream.Sort
 }
 
-// seen is an entry, packed (24 bytes, not 40): the index holds up to its
-// cap of them, and with many credentials that is most of the memory.
-type seen struct {
-	page int32
-	sort uint8 // the sort's place in indexSorts, from 1
-	at   int64 // unix ns when the page was fetched from the upstream
-	// created is, in an email's entry, the customer's createdAt in unix µs:
-	// exact for the upstream's milliseconds, and unlike ns it spans the
-	// years 0000-9999 that a createdAt may have.
-	created int64
-}
-
 // indexSorts are the sorts the index knows ("" is the upstream's default
 // order); a page of another is not learned.
 var indexSorts = [...]upstream.Sort{"", upstream.SortCreatedAt, upstream.SortUpdatedAt, upstream.SortName, upstream.SortLastLogin}
 
 // entryAt is the entry for a page, zero when the index cannot hold it.
-func entryAt(l Location) (seen, bool) {
+func entryAt(l Location) (slot, bool) {
 	if l.Page < 1 || l.Page > math.MaxInt32 {
-		return seen{}, false
+		return slot{}, false
 	}
 	for i, s := range indexSorts {
 		if s == l.Sort {
-			return seen{page: int32(l.Page), sort: uint8(i + 1)}, true
+			return slot{page: int32(l.Page), sort: uint8(i + 1)}, true
 		}
 	}
-	return seen{}, false
+	return slot{}, false
 }
 
-func (s seen) location() Location {
+func (s slot) location() Location {
 	return Location{Page: int(s.page), Sort: indexSorts[s.sort-1]}
 }
 
-// The kinds of key, so that an id and an email never share one.
+// The kinds of key, so that an id, an email and a page never share one.
 const (
 	byID    = 'i'
 	byEmail = 'e'
+	aPage   = 'p'
 )
 
-// NewIndex returns an empty index of at most maxEntries entries (ids and
-// emails; at least 2) that uses an entry for maxAge after its page was
-// fetched.
+// NewIndex returns an empty index of at most maxEntries entries and page
+// records (ids and emails; rounded down to a multiple of 8, at least 8)
+// that uses an entry for maxAge after its page was fetched.
 func NewIndex(maxEntries int, maxAge time.Duration) *Index {
-	x := &Index{
+	maxBuckets := max(maxEntries/ways, 1)
+	return &Index{
 		seed:         maphash.MakeSeed(),
 		credSeed:     maphash.MakeSeed(),
-		half:         max(maxEntries/2, 1),
+		maxBuckets:   maxBuckets,
 		maxAge:       maxAge,
 		relearnAfter: min(time.Second, maxAge/2),
 		now:          time.Now,
-		cur:          map[uint64]seen{},
-		old:          map[uint64]seen{},
-		pages:        map[pageAt]learned{},
+		t:            newTable(min(maxBuckets, 64)),
 	}
-	return x
+}
+
+func newTable(buckets int) *table {
+	t := &table{slots: newSlots(buckets * ways), buckets: buckets}
+	runtime.AddCleanup(t, freeSlots, t.slots)
+	return t
 }
 
 // Learn records where the customers of page were seen, over where they
@@ -148,30 +158,39 @@ func (x *Index) Learn(key PageKey, page upstream.Page) {
 	cred := x.credential(key.Token)
 	now := x.now().UnixNano() // once: a clock read costs more than a map hit
 	s.at = now - int64(page.Age)
-	at, sum := pageAt{cred, s.page, s.sort}, x.contentSum(page)
+	rec := slot{key: x.pageKey(cred, s), at: s.at, aux: int64(x.contentSum(page))}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if was, ok := x.pages[at]; ok && was.sum == sum && s.at-was.at < int64(x.relearnAfter) {
+	if was, ok := x.get(rec.key); ok && was.page == x.epoch && was.aux == rec.aux && s.at-was.at < int64(x.relearnAfter) {
 		return // fetched less than relearnAfter later (or earlier, from a cache), unchanged
 	}
 	for i := range page.Customers {
 		c := &page.Customers[i]
-		x.set(key64(x.seed, cred, byID, c.ID), s)
+		s.key = key64(x.seed, cred, byID, c.ID)
+		x.set(s, now)
 		if c.Email == nil {
 			continue
 		}
-		k := key64(x.seed, cred, byEmail, foldEmail(*c.Email))
 		e := s
-		e.created = c.CreatedAt.UnixMicro()
-		if was, ok := x.get(k); ok && x.fresh(was, now) && was.created < e.created {
-			e = was // an earlier customer with this email: still the answer
+		e.key = key64(x.seed, cred, byEmail, foldEmail(*c.Email))
+		e.aux = c.CreatedAt.UnixMicro()
+		if was, ok := x.get(e.key); ok && x.fresh(was, now) && was.aux < e.aux {
+			continue // an earlier customer with this email: still the answer
 		}
-		x.set(k, e)
+		x.set(e, now)
 	}
-	if len(x.pages) >= x.half {
-		clear(x.pages) // as many pages as entries: cannot happen with 1 customer a page or more, but bounded anyway
+	rec.page = x.epoch // after the writes, which may have dropped entries
+	x.set(rec, now)
+}
+
+// pageKey is the key of the record of a credential's page.
+func (x *Index) pageKey(cred uint64, s slot) uint64 {
+	type pageAt struct {
+		cred uint64
+		page int32
+		sort uint8
 	}
-	x.pages[at] = learned{at: s.at, sum: sum}
+	return nonZero(maphash.Comparable(x.seed, pageAt{cred, s.page, s.sort}) ^ cred ^ aPage)
 }
 
 // contentSum is a keyed hash of what Learn reads of a page: its customers'
@@ -219,10 +238,11 @@ func (x *Index) find(token upstream.Token, w lookup) (Location, bool) {
 func (x *Index) forget(token upstream.Token, w lookup) {
 	k := key64(x.seed, x.credential(token), w.kind(), w.value)
 	x.mu.Lock()
-	delete(x.cur, k)
-	delete(x.old, k)
-	clear(x.pages) // the page w is on now must be learned again, whenever it was last
-	x.mu.Unlock()
+	defer x.mu.Unlock()
+	if i, ok := x.t.find(k); ok {
+		x.t.slots[i] = slot{}
+		x.epoch++ // the page w is on now must be learned again, whenever it was last
+	}
 }
 
 func (w lookup) kind() byte {
@@ -243,36 +263,87 @@ func (x *Index) lookup(token upstream.Token, kind byte, v string) (Location, boo
 	return s.location(), true
 }
 
-// get is the entry of k, from either generation; one from the older is
-// moved to the newer (used: kept past the next rotation).
-func (x *Index) get(k uint64) (seen, bool) {
-	if s, ok := x.cur[k]; ok {
-		return s, true
+// get is the slot of key k.
+func (x *Index) get(k uint64) (slot, bool) {
+	if i, ok := x.t.find(k); ok {
+		return x.t.slots[i], true
 	}
-	s, ok := x.old[k]
-	if ok {
-		x.set(k, s)
-	}
-	return s, ok
+	return slot{}, false
 }
 
-func (x *Index) set(k uint64, s seen) {
-	x.cur[k] = s
-	if len(x.cur) >= x.half {
-		x.old, x.cur = x.cur, map[uint64]seen{}
-		clear(x.pages) // their entries are in the older generation now
+// set writes s in the slot of its key, or in an empty one of its bucket;
+// when the bucket is full, the table doubles, or at its cap s takes the
+// place of the slot whose page was fetched longest ago.
+func (x *Index) set(s slot, now int64) {
+	for {
+		i, ok := x.t.place(s.key)
+		if ok || x.t.buckets == x.maxBuckets {
+			if old := x.t.slots[i]; old.key != s.key && old.sort != 0 && now-old.at < int64(x.relearnAfter) {
+				x.epoch++ // a recent entry is dropped: its page must be learned again
+			}
+			x.t.slots[i] = s
+			return
+		}
+		x.grow(now)
 	}
+}
+
+// grow doubles the table (up to its cap), leaving out what has expired.
+func (x *Index) grow(now int64) {
+	old := x.t
+	x.t = newTable(min(old.buckets*2, x.maxBuckets))
+	for _, s := range old.slots {
+		if s.key != 0 && x.fresh(s, now) {
+			i, _ := x.t.place(s.key)
+			x.t.slots[i] = s
+		}
+	}
+	x.epoch++ // what did not fit in its new bucket is dropped
 }
 
 // fresh is whether s is still used at now (unix ns).
-func (x *Index) fresh(s seen, now int64) bool { return now-s.at < int64(x.maxAge) }
+func (x *Index) fresh(s slot, now int64) bool { return now-s.at < int64(x.maxAge) }
+
+// find is the index in t.slots of the slot of key k.
+func (t *table) find(k uint64) (int, bool) {
+	i, ok := t.place(k)
+	return i, ok && t.slots[i].key == k
+}
+
+// place is the index in t.slots of the slot of key k, or else of an empty
+// one of its bucket (ok), or else of the one fetched longest ago (!ok).
+func (t *table) place(k uint64) (i int, ok bool) {
+	n, _ := bits.Mul64(k, uint64(t.buckets)) // k is uniform: its high bits pick the bucket
+	base := int(n) * ways
+	b := t.slots[base : base+ways]
+	empty, oldest := -1, 0
+	for j := range b {
+		switch {
+		case b[j].key == k:
+			return base + j, true
+		case b[j].key == 0:
+			if empty < 0 {
+				empty = j
+			}
+		case b[j].at < b[oldest].at:
+			oldest = j
+		}
+	}
+	if empty >= 0 {
+		return base + empty, true
+	}
+	return base + oldest, false
+}
 
 // key64 is the key of an entry: a keyed hash of v, xor the credential
 // and the kind. A collision, vanishingly rare at any cap that fits in
 // memory, would only cost a wasted page, as an outdated entry does.
 func key64(seed maphash.Seed, cred uint64, kind byte, v string) uint64 {
-	return maphash.String(seed, v) ^ cred ^ uint64(kind)
+	return nonZero(maphash.String(seed, v) ^ cred ^ uint64(kind))
 }
+
+// nonZero keeps 0 for empty slots.
+func nonZero(k uint64) uint64 { return max(k, 1) }
 
 // credential is a keyed hash of token: an HMAC would cost a SHA-256 per
 // page learned for a key that never leaves the process.

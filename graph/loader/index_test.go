@@ -369,3 +369,29 @@ func TestTheIndexGivesBackThePageAndSortItLearned(t *testing.T) {
 		assert.False(t, ok, id)
 	}
 }
+
+// A page learned again within the second is written again when one of its
+// entries was dropped meanwhile to make room: its record no longer counts.
+func TestAPageWhoseEntryWasDroppedIsLearnedAgain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	x := loader.NewIndex(8, time.Minute) // one bucket of eight: entries and pages' records
+	loader.SetIndexClock(x, func() time.Time { return now })
+	learn := func(p int, ids ...string) {
+		var page upstream.Page
+		for _, id := range ids {
+			page.Customers = append(page.Customers, upstream.Customer{ID: id})
+		}
+		x.Learn(loader.PageKey{Token: "a", Page: p, Sort: upstream.SortName}, page)
+		now = now.Add(time.Millisecond)
+	}
+	learn(1, "c1", "c1b") // c1, c1b, page 1's record
+	learn(2, "c2")        // five slots
+	learn(3, "c3")        // seven
+	learn(4, "c4")        // c4 takes the eighth; page 4's record, the place of c1, the first fetched
+	_, ok := x.ID("a", "c1")
+	require.False(t, ok, "c1 made room")
+
+	learn(1, "c1", "c1b") // unchanged, 4 ms later: written again all the same
+	_, ok = x.ID("a", "c1")
+	assert.True(t, ok, "page 1 learned again after one of its entries was dropped")
+}
