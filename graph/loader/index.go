@@ -298,7 +298,8 @@ func (x *Index) grow(now int64) {
 			x.t.slots[i] = s
 		}
 	}
-	x.epoch++ // what did not fit in its new bucket is dropped
+	runtime.KeepAlive(old) // its slots are unmapped once it is collected
+	x.epoch++              // what did not fit in its new bucket is dropped
 }
 
 // fresh is whether s is still used at now (unix ns).

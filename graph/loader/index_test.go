@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -394,4 +395,44 @@ func TestAPageWhoseEntryWasDroppedIsLearnedAgain(t *testing.T) {
 	learn(1, "c1", "c1b") // unchanged, 4 ms later: written again all the same
 	_, ok = x.ID("a", "c1")
 	assert.True(t, ok, "page 1 learned again after one of its entries was dropped")
+}
+
+// The table doubles many times over while lookups and collections go on;
+// the tables it leaves are given back behind it.
+func TestTheIndexGrowsWhileInUse(t *testing.T) {
+	page, err := (&stubList{total: 20, pageSize: 20}).fetch(context.Background(), "", 1, upstream.SortCreatedAt)
+	require.NoError(t, err)
+	x := loader.NewIndex(100_000, time.Minute)
+	stop := make(chan struct{})
+	var collector sync.WaitGroup
+	collector.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	var found atomic.Int32
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 250 {
+				tok := upstream.Token("token-" + strconv.Itoa(w) + "-" + strconv.Itoa(i))
+				x.Learn(loader.PageKey{Token: tok, Page: 2, Sort: upstream.SortName}, page)
+				if loc, ok := x.ID(tok, page.Customers[i%20].ID); ok {
+					found.Add(1)
+					assert.Equal(t, loader.Location{Page: 2, Sort: upstream.SortName}, loc)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	collector.Wait()
+	// A bucket that overflows at the cap drops its oldest: rarely one just learned.
+	assert.GreaterOrEqual(t, found.Load(), int32(990))
+	assert.Greater(t, loader.IndexLen(x), 35_000, "1,000 pages of 20 customers, by id and by email")
 }
