@@ -263,8 +263,8 @@ func (x *Index) lookup(token upstream.Token, kind byte, v string) (Location, boo
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	s, ok := x.get(k)
-	if !ok || !x.fresh(s, x.now().UnixNano()) {
-		return Location{}, false
+	if !ok || s.sort == 0 || !x.fresh(s, x.now().UnixNano()) {
+		return Location{}, false // a page's record under a colliding key is no place
 	}
 	return s.location(), true
 }
