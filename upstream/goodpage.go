@@ -36,12 +36,12 @@ func decodeGoodPage(body []byte) (Page, bool) {
 	}
 	// The scanner reads the body in place, without a copy: detach copies
 	// what the page keeps before the body's buffer is reused.
-	s := pageScanner{s: unsafe.String(unsafe.SliceData(body), len(body)), yes: true}
+	s := pageScanner{Scanner: jsonstr.Scanner{S: unsafe.String(unsafe.SliceData(body), len(body))}, yes: true}
 	if !s.envelope() {
 		return Page{}, false
 	}
-	s.ws()
-	if s.i != len(s.s) {
+	s.SkipSpace()
+	if s.I != len(s.S) {
 		return Page{}, false
 	}
 	s.page.detach()
@@ -86,8 +86,7 @@ const maxScanDepth = 32
 
 // pageScanner reads one envelope. Its methods return false to give up.
 type pageScanner struct {
-	s     string
-	i     int
+	jsonstr.Scanner
 	depth int
 
 	page    Page
@@ -148,13 +147,13 @@ func (s *pageScanner) envelope() bool {
 		case !ok:
 			return false
 		case k == 0: // success
-			success = s.literal("true")
+			success = s.Literal("true")
 			return success
 		case k == 1: // message
 			_, _, ok := s.optionalString()
 			return ok
 		case k == 2: // code
-			return s.literal("null") || s.int()
+			return s.Literal("null") || s.int()
 		case k == 3: // data
 			data = true
 			return s.records()
@@ -176,7 +175,7 @@ func (s *pageScanner) records() bool {
 	ok := s.array(func() bool {
 		i := s.index
 		s.index++
-		if s.literal("null") {
+		if s.Literal("null") {
 			s.page.add(i, nil, nil)
 			return true
 		}
@@ -218,7 +217,7 @@ func (s *pageScanner) record(w *wireCustomer) bool {
 		case 1:
 			return s.stringField(&w.Name, 1)
 		case 2:
-			if s.literal("null") {
+			if s.Literal("null") {
 				return true
 			}
 			s.contact.Email = nil // add copies what it needs: one contact serves every record
@@ -236,10 +235,10 @@ func (s *pageScanner) record(w *wireCustomer) bool {
 			})
 		case 3:
 			switch {
-			case s.literal("null"):
-			case s.literal("true"):
+			case s.Literal("null"):
+			case s.Literal("true"):
 				w.Verified = &s.yes
-			case s.literal("false"):
+			case s.Literal("false"):
 				w.Verified = &s.no
 			default:
 				return false
@@ -281,10 +280,10 @@ func (s *pageScanner) stringField(f **string, slot int) bool {
 }
 
 func (s *pageScanner) optionalString() (v string, null, ok bool) {
-	if s.literal("null") {
+	if s.Literal("null") {
 		return "", true, true
 	}
-	v, ok = s.string()
+	v, ok = s.Quoted()
 	return v, false, ok
 }
 
@@ -295,27 +294,27 @@ func (s *pageScanner) object(member func(name string) bool) bool {
 		return false
 	}
 	defer func() { s.depth-- }()
-	s.ws()
-	if s.next('}') {
+	s.SkipSpace()
+	if s.Next('}') {
 		return true
 	}
 	for {
-		s.ws()
-		name, ok := s.string()
+		s.SkipSpace()
+		name, ok := s.Quoted()
 		if !ok {
 			return false
 		}
-		s.ws()
-		if !s.next(':') {
+		s.SkipSpace()
+		if !s.Next(':') {
 			return false
 		}
-		s.ws()
+		s.SkipSpace()
 		if !member(name) {
 			return false
 		}
-		s.ws()
-		if !s.next(',') {
-			return s.next('}')
+		s.SkipSpace()
+		if !s.Next(',') {
+			return s.Next('}')
 		}
 	}
 }
@@ -326,25 +325,25 @@ func (s *pageScanner) array(elem func() bool) bool {
 		return false
 	}
 	defer func() { s.depth-- }()
-	s.ws()
-	if s.next(']') {
+	s.SkipSpace()
+	if s.Next(']') {
 		return true
 	}
 	for {
-		s.ws()
+		s.SkipSpace()
 		if !elem() {
 			return false
 		}
-		s.ws()
-		if !s.next(',') {
-			return s.next(']')
+		s.SkipSpace()
+		if !s.Next(',') {
+			return s.Next(']')
 		}
 	}
 }
 
 // open reads c, which opens one more level of nesting.
 func (s *pageScanner) open(c byte) bool {
-	if s.depth == maxScanDepth || !s.next(c) {
+	if s.depth == maxScanDepth || !s.Next(c) {
 		return false
 	}
 	s.depth++
@@ -353,46 +352,22 @@ func (s *pageScanner) open(c byte) bool {
 
 // skip reads any JSON value, for a member nobody reads.
 func (s *pageScanner) skip() bool {
-	if s.i == len(s.s) {
+	if s.I == len(s.S) {
 		return false
 	}
-	switch c := s.s[s.i]; {
+	switch c := s.S[s.I]; {
 	case c == '{':
 		return s.object(func(string) bool { return s.skip() })
 	case c == '[':
 		return s.array(s.skip)
 	case c == '"':
-		_, ok := s.string()
+		_, ok := s.Quoted()
 		return ok
 	case c == '-' || c >= '0' && c <= '9':
 		_, ok := s.number()
 		return ok
 	}
-	return s.literal("true") || s.literal("false") || s.literal("null")
-}
-
-func (s *pageScanner) ws() {
-	i := s.i
-	for i < len(s.s) && (s.s[i] == ' ' || s.s[i] == '\t' || s.s[i] == '\n' || s.s[i] == '\r') {
-		i++
-	}
-	s.i = i
-}
-
-func (s *pageScanner) next(c byte) bool {
-	if s.i < len(s.s) && s.s[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-func (s *pageScanner) literal(word string) bool {
-	if strings.HasPrefix(s.s[s.i:], word) {
-		s.i += len(word)
-		return true
-	}
-	return false
+	return s.Literal("true") || s.Literal("false") || s.Literal("null")
 }
 
 // int reads a number that encoding/json decodes into an int.
@@ -407,42 +382,31 @@ func (s *pageScanner) int() bool {
 
 // number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *pageScanner) number() (string, bool) {
-	start := s.i
-	s.next('-')
-	if !s.next('0') && s.digits() == 0 {
+	start := s.I
+	s.Next('-')
+	if !s.Next('0') && s.digits() == 0 {
 		return "", false
 	}
-	if s.next('.') && s.digits() == 0 {
+	if s.Next('.') && s.digits() == 0 {
 		return "", false
 	}
-	if s.next('e') || s.next('E') {
-		if !s.next('+') {
-			s.next('-')
+	if s.Next('e') || s.Next('E') {
+		if !s.Next('+') {
+			s.Next('-')
 		}
 		if s.digits() == 0 {
 			return "", false
 		}
 	}
-	return s.s[start:s.i], true
+	return s.S[start:s.I], true
 }
 
 func (s *pageScanner) digits() int {
-	start := s.i
-	for s.i < len(s.s) && s.s[s.i] >= '0' && s.s[s.i] <= '9' {
-		s.i++
+	start := s.I
+	for s.I < len(s.S) && s.S[s.I] >= '0' && s.S[s.I] <= '9' {
+		s.I++
 	}
-	return s.i - start
-}
-
-// string reads a JSON string and returns its value: a substring of the
-// body when there is nothing to unescape.
-func (s *pageScanner) string() (string, bool) {
-	if !s.next('"') {
-		return "", false
-	}
-	v, end, ok := jsonstr.Read(s.s, s.i)
-	s.i = end
-	return v, ok
+	return s.I - start
 }
 
 // slab hands out pointers to values in shared chunks, so that a page's

@@ -187,7 +187,7 @@ func decodeParams(body []byte) (graphql.RawParams, error) {
 // two to the same result.
 func plainParams(body []byte) (p graphql.RawParams, ok bool) {
 	// One copy of the body: the values are substrings of it.
-	s := jsonScanner{s: string(body)}
+	s := jsonScanner{jsonstr.Scanner{S: string(body)}}
 	if !s.next('{') {
 		return p, false
 	}
@@ -230,49 +230,27 @@ func plainParams(body []byte) (p graphql.RawParams, ok bool) {
 	}
 }
 
-// jsonScanner reads the few JSON forms plainParams takes. Its methods
-// skip the whitespace before what they read.
-type jsonScanner struct {
-	s string
-	i int
-}
-
-func (s *jsonScanner) ws() {
-	for s.i < len(s.s) && (s.s[s.i] == ' ' || s.s[s.i] == '\t' || s.s[s.i] == '\n' || s.s[s.i] == '\r') {
-		s.i++
-	}
-}
+// jsonScanner reads the few JSON forms plainParams takes, each after the
+// whitespace before it.
+type jsonScanner struct{ jsonstr.Scanner }
 
 func (s *jsonScanner) next(c byte) bool {
-	s.ws()
-	if s.i < len(s.s) && s.s[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
+	s.SkipSpace()
+	return s.Next(c)
 }
 
 // end reports whether only whitespace is left.
 func (s *jsonScanner) end() bool {
-	s.ws()
-	return s.i == len(s.s)
+	s.SkipSpace()
+	return s.I == len(s.S)
 }
 
 func (s *jsonScanner) literal(word string) bool {
-	s.ws()
-	if strings.HasPrefix(s.s[s.i:], word) {
-		s.i += len(word)
-		return true
-	}
-	return false
+	s.SkipSpace()
+	return s.Literal(word)
 }
 
-// string reads a string as encoding/json does (see jsonstr.Read).
 func (s *jsonScanner) string() (string, bool) {
-	if !s.next('"') {
-		return "", false
-	}
-	v, end, ok := jsonstr.Read(s.s, s.i)
-	s.i = end
-	return v, ok
+	s.SkipSpace()
+	return s.Quoted()
 }
