@@ -8,6 +8,8 @@
 #   CYCLES=1 DURATION=2 WARMUP=1 e2e/bench-peers.sh   # a quick smoke run
 #   DIVERSE_SCRIPT=e2e/bench/variants.lua e2e/bench-peers.sh  # another load as DIVERSE (see bench-variants.sh)
 #   GATEWAY_GOMAXPROCS=1 e2e/bench-peers.sh   # the gateway alone at one scheduler thread, as deploy/ runs it
+#   FLOOR=1 SYSTEMS="apollo gateway" QUERIES=DIVERSE e2e/bench-peers.sh
+#                                         # e2e/floor in the gateway's place: the HTTP work alone, no GraphQL
 #
 # The harness folder may be read-only: it is copied to a temporary folder
 # (kept between runs in $BENCH_WORK, default a folder under TMPDIR, so that
@@ -29,8 +31,10 @@ case "${DIVERSE_SCRIPT:-}" in
   *) cp "$root/$DIVERSE_SCRIPT" "$work/wrk/diverse.lua" ;;
 esac
 
-# Built as the image builds it (see Dockerfile).
-CGO_ENABLED=0 go build -C "$root" -trimpath -ldflags="-s -w" -o "$work/bin/gateway" .
+# Built as the image builds it (see Dockerfile); with FLOOR=1, the floor
+# (e2e/floor) is what runs as "gateway".
+CGO_ENABLED=0 go build -C "$root" -trimpath -ldflags="-s -w" -o "$work/bin/gateway" "./${FLOOR:+e2e/floor}"
+[ -z "${FLOOR:-}" ] || echo "FLOOR=1: the system named gateway below is e2e/floor" >&2
 cd "$work"
 # GOMAXPROCS for the gateway only: exported, it would reach the Go upstream too.
 exec ./compare.sh "${GATEWAY_GOMAXPROCS:+GOMAXPROCS=$GATEWAY_GOMAXPROCS }exec $work/bin/gateway"

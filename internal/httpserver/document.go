@@ -227,6 +227,8 @@ func (m *measurer) selectionSet(set ast.SelectionSet) size {
 const parserMaxNesting = 1000
 
 // maxCount is where counts stop growing; more is reported as "over".
+// It needs 64-bit ints (so do the costs of graph/complexity.go): on a
+// 32-bit platform the gateway does not compile, rather than overflow.
 const maxCount = 1 << 40
 
 func saturatingAdd(a, b int) int { return min(a+b, maxCount) }
