@@ -37,13 +37,11 @@ func main() {
 	}
 }
 
-// pageArgs finds the pages a query of the benchmark loads asks for.
-var pageArgs = regexp.MustCompile(`customers\(page: (\d+), sort: (\w+)\)`)
-
-// sorts are the upstream's names of the schema's sorts.
-var sorts = map[string]string{"CREATED_AT": "createdAt", "UPDATED_AT": "updatedAt", "NAME": "name", "LAST_LOGIN": "lastLogin"}
-
 func run(ctx context.Context, getenv func(string) string) error {
+	// The pages a query of the benchmark loads asks for, and the
+	// upstream's names of the schema's sorts.
+	pageArgs := regexp.MustCompile(`customers\(page: (\d+), sort: (\w+)\)`)
+	sorts := map[string]string{"CREATED_AT": "createdAt", "UPDATED_AT": "updatedAt", "NAME": "name", "LAST_LOGIN": "lastLogin"}
 	base := strings.TrimSuffix(getenv("BOTPENGUIN_BASE_URL"), "/")
 	if base == "" {
 		return errors.New("BOTPENGUIN_BASE_URL is not set")

@@ -260,10 +260,11 @@ func (w lookup) kind() byte {
 
 func (x *Index) lookup(token upstream.Token, kind byte, v string) (Location, bool) {
 	k := key64(x.seed, x.credential(token), kind, v)
+	now := x.now().UnixNano() // outside the lock, as in Learn
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	s, ok := x.get(k)
-	if !ok || s.sort == 0 || !x.fresh(s, x.now().UnixNano()) {
+	if !ok || s.sort == 0 || !x.fresh(s, now) {
 		return Location{}, false // a page's record under a colliding key is no place
 	}
 	return s.location(), true
