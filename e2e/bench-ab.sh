@@ -8,6 +8,9 @@
 #   ROUNDS=8 SECONDS_EACH=6 e2e/bench-ab.sh HEAD~1
 #   LATENCY=20ms e2e/bench-ab.sh HEAD~1     # the fake upstream's latency
 #   B_ENV="GOMAXPROCS=1" e2e/bench-ab.sh HEAD HEAD   # one revision, two settings
+#   WRK_SCRIPT=e2e/bench/variants.lua VARIANT=every ACCEPT_ENCODING="gzip, deflate, br" \
+#     e2e/bench-ab.sh HEAD~1          # another load (a path from the project root); its
+#                                     # settings reach wrk through the environment
 #
 # Why fresh processes: the same two processes measured round after round
 # keep their own luck (where their threads and memory landed). The same
@@ -26,6 +29,10 @@ old="${1:?usage: e2e/bench-ab.sh OLD_REVISION [NEW_REVISION]}"
 new="${2:-}"
 peers="$(cd "$root" && cd "${PEERS_DIR:-../shared/bench-peers}" && pwd)"
 rounds="${ROUNDS:-8}" secs="${SECONDS_EACH:-6}"
+script="$peers/wrk/diverse.lua"
+if [ -n "${WRK_SCRIPT:-}" ]; then
+  script="$(cd "$root" && realpath "$WRK_SCRIPT")"
+fi
 command -v wrk >/dev/null || { echo "bench-ab.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 
 work="$(mktemp -d)"
@@ -74,7 +81,7 @@ for i in $(seq 1 "$rounds"); do
       sleep 0.1
     done
     line=$(UPSTREAM="http://127.0.0.1:$port_up" SERVER_PID=$gw UPSTREAM_PID=$up \
-      WRK_SCRIPT="$peers/wrk/diverse.lua" "$peers/bench.sh" "http://127.0.0.1:$port_gw/query" Q1 32 "$secs" | tail -1)
+      WRK_SCRIPT="$script" "$peers/bench.sh" "http://127.0.0.1:$port_gw/query" Q1 32 "$secs" | tail -1)
     echo "round $i $side: $line"
     echo "$side $line" >>"$results"
     kill "$gw"
