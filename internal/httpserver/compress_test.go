@@ -102,6 +102,17 @@ func TestAnswersAreCompressedWhenTheClientAcceptsIt(t *testing.T) {
 	}
 }
 
+// Every answer is compressed anew, so at gzip's fastest level, which its
+// header says in the extra flags (RFC 1952: 4 is the fastest, 2 the best).
+func TestGzipAnswersAreCompressedAtTheFastestLevel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	got := e.postEncoded(context.Background(), "gzip")
+	require.Equal(t, "gzip", got.header.Get("Content-Encoding"))
+	require.Greater(t, len(got.body), 10)
+	assert.Equal(t, byte(4), got.body[8], "XFL of the gzip header")
+}
+
 func TestCoalescedRequestsEachGetTheEncodingTheyAccept(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
