@@ -6,9 +6,12 @@
 #
 #   e2e/bench-variants.sh [PEERS_DIR]               # every variant, 2 cycles, upstream at 0 ms
 #   VARIANTS="small" CYCLES=1 e2e/bench-variants.sh # some of them
+#   ACCEPT_ENCODING="gzip, deflate, br, zstd" VARIANTS=every e2e/bench-variants.sh
+#                                                   # answers compressed, as browsers get them
 #
 # Each variant is a run of e2e/bench-peers.sh with variants.lua as the
-# DIVERSE load; VARIANT (and TOKENS) reach wrk through the environment.
+# DIVERSE load; VARIANT, TOKENS and ACCEPT_ENCODING reach wrk through the
+# environment.
 # About 2 minutes per variant.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
