@@ -14,10 +14,10 @@ import (
 // coalescing key holds Accept-Encoding). Answers under 1 KB go as they are.
 //
 // Both at their fastest level, as every answer is compressed anew: zstd's
-// is gzhttp's default; gzip's default level made an answer that shares
-// nothing cost a third more CPU than sending it as it is, and its fastest
-// level saves a quarter of that for answers 8 % larger (1,415 bytes
-// instead of 1,315 for a page with every field).
+// is gzhttp's default; gzip's default level made a request that shares
+// nothing cost a third more CPU than sending its answer as it is, and its
+// fastest level takes a third of that back for answers 8 % larger (1,415
+// bytes instead of 1,315 for a page with every field).
 //
 // BREACH does not apply: the credential is an Authorization header that a
 // browser never adds to another site's request by itself, and no answer
