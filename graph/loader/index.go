@@ -32,9 +32,9 @@ import (
 // An entry's key is a keyed hash (hash/maphash, under seeds drawn at
 // start) of the credential and of the id or email: the index holds no
 // token, id or email. It is bounded in entries: they live in a table of
-// buckets of eight, two buckets a key, which doubles when seven eighths of
-// it are taken, up to maxEntries; then a new entry takes the place of the
-// one of its buckets whose page was fetched longest ago. The table holds
+// buckets of eight, two buckets a key, which doubles when a key finds
+// both its buckets full, up to maxEntries; then a new entry takes the
+// place of the one of its buckets whose page was fetched longest ago. The table holds
 // no pointer and is mapped outside the Go heap where the platform allows
 // (see newSlots), so it costs its size and no more: on the heap, the
 // collector lets the heap grow by twice the live size (GOGC=200) before
@@ -279,14 +279,16 @@ func (x *Index) get(k uint64) (slot, bool) {
 }
 
 // set writes s in the slot of its key, or else in an empty one of its
-// two buckets; the table doubles when seven eighths of it are taken, and
-// at its cap, with both buckets full, s takes the place of the slot whose
-// page was fetched longest ago.
+// two buckets. When both are full the table doubles, below its cap, so
+// that no entry is dropped before the index holds maxEntries' worth; at
+// its cap, s takes the place of the slot whose page was fetched longest
+// ago.
 func (x *Index) set(s slot, now int64) {
-	if x.t.used >= len(x.t.slots)/8*7 && x.t.buckets < x.maxBuckets {
-		x.grow(now)
-	}
 	i := x.t.place(s.key)
+	for x.t.slots[i].key != 0 && x.t.slots[i].key != s.key && x.t.buckets < x.maxBuckets {
+		x.grow(now)
+		i = x.t.place(s.key)
+	}
 	switch old := x.t.slots[i]; {
 	case old.key == 0:
 		x.t.used++

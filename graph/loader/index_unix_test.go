@@ -41,7 +41,9 @@ func TestTheIndexIsNotOnTheHeap(t *testing.T) {
 			found++
 		}
 	}
-	assert.GreaterOrEqual(t, found, 990, "41,000 entries and records in a table of 100,000")
+	// 41,000 entries and page records, under the cap of 100,000: the table
+	// grows rather than drop one (at a fixed size it dropped 0-12 of these).
+	assert.Equal(t, len(tokens), found)
 	assert.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(512<<10), "heap bytes")
 	assert.GreaterOrEqual(t, loader.IndexLen(x), 39_000)
 }
