@@ -327,9 +327,8 @@ func (t *table) find(k uint64) (int, bool) {
 // place is the index in t.slots of the slot of key k, or else of an empty
 // slot of the emptier of its two buckets, or else of the slot of the two
 // whose page was fetched longest ago. Two choices keep the buckets evenly
-// filled: simulated at the cap, the first overflows when 70-75 % of the
-// table is taken, where with one choice it did at 19-20 % (and a table
-// grown on each first overflow reached its cap at 12-13 %).
+// filled: a table first overflows when 62-75 % of it is taken (below the
+// cap, set then doubles it), where with one choice it did at 19-20 %.
 func (t *table) place(k uint64) int {
 	n := uint64(t.buckets)
 	b1, _ := bits.Mul64(k, n) // k is uniform: the high bits of k*n pick a bucket
