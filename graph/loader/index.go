@@ -34,16 +34,17 @@ import (
 // token, id or email. It is bounded in entries: they live in a table of
 // buckets of eight, two buckets a key, which doubles when a key finds
 // both its buckets full, up to maxEntries; then a new entry takes the
-// place of the one of its buckets whose page was fetched longest ago. The table holds
-// no pointer and is mapped outside the Go heap where the platform allows
-// (see newSlots), so it costs its size and no more: on the heap, the
-// collector lets the heap grow by twice the live size (GOGC=200) before
-// collecting, and with 1,000 tokens the two generations of maps this
-// table replaced, and their garbage, raised the peak RSS from 39 MB to
-// 50. It is bounded in age too: an entry seen longer ago than maxAge is
-// not used. Written here because the Go caches made for size (freecache,
-// fastcache, ristretto) store byte strings with headers or pointers per
-// entry, fastcache 32 MB at least, where an entry here is 32 bytes.
+// place of the one of its buckets whose page was fetched longest ago.
+// The table holds no pointer and is mapped outside the Go heap where the
+// platform allows (see newSlots), so it costs its size and no more: on
+// the heap, the collector lets the heap grow by twice the live size
+// (GOGC=200) before collecting, and with 1,000 tokens the two
+// generations of maps this table replaced, and their garbage, raised the
+// peak RSS from 39 MB to 50. It is bounded in age too: an entry seen
+// longer ago than maxAge is not used. Written here because the Go caches
+// made for size (freecache, fastcache, ristretto) store byte strings with
+// headers or pointers per entry, fastcache 32 MB at least, where an entry
+// here is 32 bytes.
 //
 // A page learned again with the same customers, fetched within
 // relearnAfter of when it was last learned, is not written again
@@ -70,12 +71,10 @@ type Index struct {
 // ways is how many slots a bucket has: a bucket is a few cache lines.
 const ways = 8
 
-// table is the slots of buckets*ways entries and page records, used of
-// them taken.
+// table is the slots of buckets*ways entries and page records.
 type table struct {
 	slots   []slot
 	buckets int
-	used    int
 }
 
 // slot is an entry (where a customer was seen, by id or email) or the
@@ -246,7 +245,6 @@ func (x *Index) forget(token upstream.Token, w lookup) {
 	defer x.mu.Unlock()
 	if i, ok := x.t.find(k); ok {
 		x.t.slots[i] = slot{}
-		x.t.used--
 		x.epoch++ // the page w is on now must be learned again, whenever it was last
 	}
 }
@@ -289,10 +287,7 @@ func (x *Index) set(s slot, now int64) {
 		x.grow(now)
 		i = x.t.place(s.key)
 	}
-	switch old := x.t.slots[i]; {
-	case old.key == 0:
-		x.t.used++
-	case old.key != s.key && old.sort != 0 && now-old.at < int64(x.relearnAfter):
+	if old := x.t.slots[i]; old.key != s.key && old.sort != 0 && now-old.at < int64(x.relearnAfter) {
 		x.epoch++ // a recent entry is dropped: its page must be learned again
 	}
 	x.t.slots[i] = s
@@ -304,11 +299,7 @@ func (x *Index) grow(now int64) {
 	x.t = newTable(min(old.buckets*2, x.maxBuckets))
 	for _, s := range old.slots {
 		if s.key != 0 && x.fresh(s, now) {
-			i := x.t.place(s.key)
-			if x.t.slots[i].key == 0 {
-				x.t.used++
-			}
-			x.t.slots[i] = s
+			x.t.slots[x.t.place(s.key)] = s
 		}
 	}
 	runtime.KeepAlive(old) // its slots are unmapped once it is collected
