@@ -2,7 +2,10 @@
 # Compares two revisions of the gateway on the harness's DIVERSE load (many
 # tokens, many queries: nothing shared), as the README's Performance section
 # measures a change: each round starts both binaries afresh, in turn, the
-# order alternating, and the medians over the rounds are compared.
+# order alternating, and the medians over the rounds are compared; so is
+# each round's pair, since a machine that drifts over minutes moves both
+# of a pair alike: the median of NEW/OLD, the middle half of those
+# ratios, and in how many rounds NEW was better.
 #
 #   e2e/bench-ab.sh OLD [NEW]               # git revisions; NEW defaults to the work tree
 #   ROUNDS=8 SECONDS_EACH=6 e2e/bench-ab.sh HEAD~1
@@ -83,34 +86,58 @@ for i in $(seq 1 "$rounds"); do
     line=$(UPSTREAM="http://127.0.0.1:$port_up" SERVER_PID=$gw UPSTREAM_PID=$up \
       WRK_SCRIPT="$script" "$peers/bench.sh" "http://127.0.0.1:$port_gw/query" Q1 32 "$secs" | tail -1)
     echo "round $i $side: $line"
-    echo "$side $line" >>"$results"
+    echo "$i $side $line" >>"$results"
     kill "$gw"
     wait "$gw" 2>/dev/null || true
   done
 done
 
-# Medians per side, and B against A.
+# Medians per side, and B against A; then B against A within each round,
+# which a machine that drifts over minutes moves less: the median of those
+# ratios, the middle half of them, and in how many rounds B was the
+# cheaper (if that is about half of them, the difference is noise).
 awk '
-  function median(list, n,   sorted, i, j, t) {
-    for (i = 1; i <= n; i++) sorted[i] = list[i]
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && sorted[j-1] > sorted[j]; j--) { t = sorted[j]; sorted[j] = sorted[j-1]; sorted[j-1] = t }
-    return (n % 2) ? sorted[(n+1)/2] : (sorted[n/2] + sorted[n/2+1]) / 2
+  function sort(list, n,   i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && list[j-1] > list[j]; j--) { t = list[j]; list[j] = list[j-1]; list[j-1] = t }
+  }
+  function median(list, n) {
+    sort(list, n)
+    return (n % 2) ? list[(n+1)/2] : (list[n/2] + list[n/2+1]) / 2
+  }
+  # paired NAME VALUES LOWER: NEW/OLD of VALUES within each round; LOWER
+  # names what it counts (a lower value is better for every field here
+  # but req/s).
+  function paired(name, v, lower,   i, k, q, better, quarter) {
+    k = 0; better = 0
+    for (i = 1; i <= last; i++) {
+      if (!(("a", i) in v) || !(("b", i) in v) || v["a", i] == 0) continue
+      q[++k] = v["b", i] / v["a", i]
+      if ((lower && q[k] < 1) || (!lower && q[k] > 1)) better++
+    }
+    if (k == 0) return
+    quarter = int(k / 4)
+    sort(q, k)
+    printf "  %-6s median %.3f, middle half %.3f-%.3f, NEW better in %d of %d rounds\n", name, (k % 2) ? q[(k+1)/2] : (q[k/2] + q[k/2+1]) / 2, q[quarter+1], q[k-quarter], better, k
   }
   {
-    side = $1
-    for (f = 2; f <= NF; f++) {
+    round = $1; side = $2
+    if (round > last) last = round
+    for (f = 3; f <= NF; f++) {
       split($f, kv, "=")
-      if (kv[1] == "rps") rps[side, ++n[side]] = kv[2]
-      if (kv[1] == "p99_ms") p99[side, n[side]] = kv[2]
-      if (kv[1] == "cpu_ms_per_req") cpu[side, n[side]] = kv[2]
+      if (kv[1] == "rps") rps[side, round] = kv[2]
+      if (kv[1] == "p99_ms") p99[side, round] = kv[2]
+      if (kv[1] == "cpu_ms_per_req") cpu[side, round] = kv[2]
     }
   }
   END {
     for (s = 1; s <= 2; s++) {
       side = (s == 1) ? "a" : "b"
-      for (i = 1; i <= n[side]; i++) { r[i] = rps[side, i]; p[i] = p99[side, i]; c[i] = cpu[side, i] }
-      mr[side] = median(r, n[side]); mp[side] = median(p, n[side]); mc[side] = median(c, n[side])
-      printf "%s (%s): median req/s %.0f, p99 %.2f ms, CPU %.4f ms/req over %d rounds\n", side, (side == "a") ? "OLD" : "NEW", mr[side], mp[side], mc[side], n[side]
+      n = 0
+      for (i = 1; i <= last; i++) if ((side, i) in cpu) { n++; r[n] = rps[side, i]; p[n] = p99[side, i]; c[n] = cpu[side, i] }
+      mr[side] = median(r, n); mp[side] = median(p, n); mc[side] = median(c, n)
+      printf "%s (%s): median req/s %.0f, p99 %.2f ms, CPU %.4f ms/req over %d rounds\n", side, (side == "a") ? "OLD" : "NEW", mr[side], mp[side], mc[side], n
     }
     printf "NEW/OLD: CPU %.3f, req/s %.3f, p99 %.3f\n", mc["b"] / mc["a"], mr["b"] / mr["a"], mp["b"] / mp["a"]
+    print "NEW/OLD within each round:"
+    paired("CPU", cpu, 1); paired("req/s", rps, 0); paired("p99", p99, 1)
   }' "$results"
