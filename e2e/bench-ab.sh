@@ -107,7 +107,7 @@ awk '
   # paired NAME VALUES LOWER: NEW/OLD of VALUES within each round; LOWER
   # names what it counts (a lower value is better for every field here
   # but req/s).
-  function paired(name, v, lower,   i, k, q, better, quarter) {
+  function paired(name, v, lower,   i, k, q, better, quarter, m) {
     k = 0; better = 0
     for (i = 1; i <= last; i++) {
       if (!(("a", i) in v) || !(("b", i) in v) || v["a", i] == 0) continue
@@ -115,9 +115,9 @@ awk '
       if ((lower && q[k] < 1) || (!lower && q[k] > 1)) better++
     }
     if (k == 0) return
+    m = median(q, k) # sorts q
     quarter = int(k / 4)
-    sort(q, k)
-    printf "  %-6s median %.3f, middle half %.3f-%.3f, NEW better in %d of %d rounds\n", name, (k % 2) ? q[(k+1)/2] : (q[k/2] + q[k/2+1]) / 2, q[quarter+1], q[k-quarter], better, k
+    printf "  %-6s median %.3f, middle half %.3f-%.3f, NEW better in %d of %d rounds\n", name, m, q[quarter+1], q[k-quarter], better, k
   }
   {
     round = $1; side = $2
