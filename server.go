@@ -24,6 +24,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/internal/app"
 	"github.com/botpenguin-gateway/gateway/internal/config"
 	"github.com/botpenguin-gateway/gateway/internal/httpserver"
+	"github.com/botpenguin-gateway/gateway/internal/onewrite"
 	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
@@ -167,7 +168,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer func() { _ = gw.Close(context.Background()) }()
 
 	srv := &http.Server{
-		Handler:           gw,
+		Handler:           onewrite.Handler(gw),
+		ConnContext:       onewrite.ConnContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout(cfg.RequestTimeout),
@@ -183,7 +185,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer ln.Close()
 	// The main server first: it is shut down first, and metrics stay
 	// scrapable while it drains.
-	servers := []listening{{srv, ln}}
+	servers := []listening{{srv, onewrite.Listener(ln)}}
 	if cfg.MetricsAddr != "" {
 		metricsLn, err := listen(given.metrics, cfg.MetricsAddr)
 		if err != nil {

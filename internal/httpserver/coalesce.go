@@ -18,6 +18,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/internal/bufpool"
+	"github.com/botpenguin-gateway/gateway/internal/onewrite"
 	"github.com/botpenguin-gateway/gateway/internal/stackgrow"
 	"github.com/botpenguin-gateway/gateway/internal/workers"
 	"github.com/botpenguin-gateway/gateway/upstream"
@@ -151,7 +152,7 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 		body := bodyOf(r)
 		key := c.requestKey(r, body)
 		if shared, ok := c.answers.get(key); ok {
-			c.write(w, shared)
+			c.write(w, r, shared)
 			return
 		}
 		ex, first := c.join(r.Context(), key)
@@ -253,10 +254,10 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, next ht
 		case <-ex.done:
 			switch {
 			case first:
-				c.write(w, ex.answer)
+				c.write(w, r, ex.answer)
 			case ex.shareable():
 				c.coalesced.Inc()
-				c.write(w, ex.answer)
+				c.write(w, r, ex.answer)
 			default: // joined before gqlgen found no query
 				next.ServeHTTP(w, r)
 			}
@@ -285,7 +286,10 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, next ht
 
 // write answers with a shared response, and reports its outcome to the
 // request's log line and metrics.
-func (c *requestCoalescer) write(w http.ResponseWriter, shared *sharedResponse) {
+func (c *requestCoalescer) write(w http.ResponseWriter, r *http.Request, shared *sharedResponse) {
+	// The answer is whole: it leaves in one write (with its header) when
+	// the handler returns.
+	onewrite.Hold(r.Context())
 	if shared.outcome.answered {
 		reportOutcome(w, shared.outcome)
 	}
