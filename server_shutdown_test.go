@@ -30,7 +30,13 @@ type running struct {
 
 func startRun(t *testing.T, vars map[string]string) *running {
 	t.Helper()
-	given := listeners{main: loopback(t)}
+	return startRunOn(t, vars, loopback(t))
+}
+
+// startRunOn is startRun on the main listener given.
+func startRunOn(t *testing.T, vars map[string]string, main net.Listener) *running {
+	t.Helper()
+	given := listeners{main: main}
 	r := &running{base: "http://" + given.main.Addr().String(), stderr: &syncBuffer{}, done: make(chan struct{})}
 	if addr := vars["METRICS_ADDR"]; addr != "" {
 		ln, err := net.Listen("tcp", addr)

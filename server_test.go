@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/botpenguin-gateway/gateway/internal/onewrite/onewritetest"
+	"github.com/botpenguin-gateway/gateway/upstream/upstreamtest"
 )
 
 // loopback is a listener on a port the system chose, for serve: nobody can
@@ -181,74 +183,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// countingListener counts the writes to its connections.
-type countingListener struct {
-	net.Listener
-	writes *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return countingConn{c, l.writes}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
-
 // TestAnAnswerLeavesInOneWrite: a page with every field, larger than
 // net/http's 4 KB connection buffer, reaches the client in one write,
 // header and all (see internal/onewrite).
 func TestAnAnswerLeavesInOneWrite(t *testing.T) {
 	t.Parallel()
-	ln := loopback(t)
-	writes := new(atomic.Int64)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"-demo"}, env(nil), io.Discard, io.Discard, listeners{main: countingListener{ln, writes}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	up := upstreamtest.NewServer()
+	t.Cleanup(up.Close)
+	counted := onewritetest.CountWrites(loopback(t))
+	r := startRunOn(t, map[string]string{"BOTPENGUIN_BASE_URL": up.URL}, counted)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	t.Cleanup(client.CloseIdleConnections)
-	base := "http://" + ln.Addr().String()
-	require.Eventually(t, func() bool {
-		resp, err := client.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 10*time.Second, 20*time.Millisecond)
-
 	for page := range 3 {
-		before := writes.Load()
-		req, err := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(fmt.Sprintf(
+		req, err := http.NewRequest(http.MethodPost, r.base+"/query", strings.NewReader(fmt.Sprintf(
 			`{"query":"{ customers(page: %d) { nodes { id name contact { email } verified status subscriptionType createdAt updatedAt lastLogin } } }"}`, page+1)))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer agency-key")
 		req.Header.Set("Accept-Encoding", "identity") // as wrk; Go's client would ask for gzip
+		before := counted.Writes()
 		resp, err := client.Do(req)
 		require.NoError(t, err)
-		require.Empty(t, resp.Header.Get("Content-Encoding"))
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.NoError(t, err)
 		require.Equal(t, 200, resp.StatusCode, string(body))
+		require.Empty(t, resp.Header.Get("Content-Encoding"))
 		require.NotContains(t, string(body), `"errors"`)
 		require.Greater(t, len(body), 4096, "an answer net/http would send in two writes")
-		assert.Equal(t, int64(1), writes.Load()-before, "writes for page %d", page+1)
+		assert.Equal(t, int64(1), counted.Writes()-before, "writes for page %d", page+1)
 	}
 }

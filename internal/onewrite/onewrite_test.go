@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,45 +18,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/botpenguin-gateway/gateway/internal/onewrite"
+	"github.com/botpenguin-gateway/gateway/internal/onewrite/onewritetest"
 )
-
-// counting is a listener whose connections count their writes.
-type counting struct {
-	net.Listener
-	writes *atomic.Int64
-}
-
-func (l counting) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return countingConn{c, l.writes}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
-
-// CloseWrite passes through, as *net.TCPConn's.
-func (c countingConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
 
 // serve serves h as the gateway's server does: over Listener, with
 // ConnContext and Handler; it returns the server's URL and the count of
 // writes to its connections.
-func serve(t *testing.T, h http.Handler) (string, *atomic.Int64) {
+func serve(t *testing.T, h http.Handler) (string, *onewritetest.Counting) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	writes := new(atomic.Int64)
+	writes := onewritetest.CountWrites(ln)
 	srv := httptest.NewUnstartedServer(onewrite.Handler(h))
-	srv.Listener = onewrite.Listener(counting{ln, writes})
+	srv.Listener = onewrite.Listener(writes)
 	srv.Config.ConnContext = onewrite.ConnContext
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -130,9 +103,9 @@ func TestAHeldAnswerLeavesInOneWrite(t *testing.T) {
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 			t.Cleanup(client.CloseIdleConnections)
 			for range 3 {
-				before := writes.Load()
+				before := writes.Writes()
 				assert.Equal(t, pattern(6000), get(t, client, url+"?n=6000"))
-				assert.Equal(t, tc.writes, writes.Load()-before)
+				assert.Equal(t, tc.writes, writes.Writes()-before)
 			}
 		})
 	}
