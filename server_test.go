@@ -185,13 +185,24 @@ func (b *syncBuffer) String() string {
 
 // TestAnAnswerLeavesInOneWrite: a page with every field, larger than
 // net/http's 4 KB connection buffer, reaches the client in one write,
-// header and all (see internal/onewrite).
+// header and all (see internal/onewrite), with request coalescing or
+// without.
 func TestAnAnswerLeavesInOneWrite(t *testing.T) {
 	t.Parallel()
+	for _, coalesce := range []string{"true", "false"} {
+		t.Run("COALESCE_REQUESTS="+coalesce, func(t *testing.T) {
+			t.Parallel()
+			oneWritePerAnswer(t, map[string]string{"COALESCE_REQUESTS": coalesce})
+		})
+	}
+}
+
+func oneWritePerAnswer(t *testing.T, vars map[string]string) {
 	up := upstreamtest.NewServer()
 	t.Cleanup(up.Close)
+	vars["BOTPENGUIN_BASE_URL"] = up.URL
 	counted := onewritetest.CountWrites(loopback(t))
-	r := startRunOn(t, map[string]string{"BOTPENGUIN_BASE_URL": up.URL}, counted)
+	r := startRunOn(t, vars, counted)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	t.Cleanup(client.CloseIdleConnections)
 	for page := range 3 {

@@ -18,7 +18,6 @@ import (
 	"github.com/botpenguin-gateway/gateway/graph"
 	"github.com/botpenguin-gateway/gateway/internal/auth"
 	"github.com/botpenguin-gateway/gateway/internal/bufpool"
-	"github.com/botpenguin-gateway/gateway/internal/onewrite"
 	"github.com/botpenguin-gateway/gateway/internal/stackgrow"
 	"github.com/botpenguin-gateway/gateway/internal/workers"
 	"github.com/botpenguin-gateway/gateway/upstream"
@@ -152,7 +151,7 @@ func (c *requestCoalescer) middleware(next http.Handler) http.Handler {
 		body := bodyOf(r)
 		key := c.requestKey(r, body)
 		if shared, ok := c.answers.get(key); ok {
-			c.write(w, r, shared)
+			c.write(w, shared)
 			return
 		}
 		ex, first := c.join(r.Context(), key)
@@ -254,10 +253,10 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, next ht
 		case <-ex.done:
 			switch {
 			case first:
-				c.write(w, r, ex.answer)
+				c.write(w, ex.answer)
 			case ex.shareable():
 				c.coalesced.Inc()
-				c.write(w, r, ex.answer)
+				c.write(w, ex.answer)
 			default: // joined before gqlgen found no query
 				next.ServeHTTP(w, r)
 			}
@@ -286,10 +285,7 @@ func (c *requestCoalescer) await(w http.ResponseWriter, r *http.Request, next ht
 
 // write answers with a shared response, and reports its outcome to the
 // request's log line and metrics.
-func (c *requestCoalescer) write(w http.ResponseWriter, r *http.Request, shared *sharedResponse) {
-	// The answer is whole: it leaves in one write (with its header) when
-	// the handler returns.
-	onewrite.Hold(r.Context())
+func (c *requestCoalescer) write(w http.ResponseWriter, shared *sharedResponse) {
 	if shared.outcome.answered {
 		reportOutcome(w, shared.outcome)
 	}

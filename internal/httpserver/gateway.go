@@ -32,6 +32,7 @@ import (
 	"github.com/botpenguin-gateway/gateway/internal/bufpool"
 	"github.com/botpenguin-gateway/gateway/internal/graphiql"
 	"github.com/botpenguin-gateway/gateway/internal/idempotency"
+	"github.com/botpenguin-gateway/gateway/internal/onewrite"
 )
 
 // Deps are the gateway's collaborators, built by the caller.
@@ -140,7 +141,7 @@ func New(cfg config.Config, deps Deps) *Gateway {
 		executor = newRequestCoalescer(deps.Registry, answers, deps.Generation).middleware(executor)
 	}
 	executor = withRequestTimeout(cfg.RequestTimeout, executor)
-	query := limitBody(cfg.MaxBodyBytes, executor)
+	query := limitBody(cfg.MaxBodyBytes, holdAnswers(executor))
 	if limiter != nil {
 		// After auth, which resolves who the client is, and before the body
 		// is read: a limited client costs no more than its headers.
@@ -178,6 +179,16 @@ func New(cfg config.Config, deps Deps) *Gateway {
 	}
 	g.handler = securityHeaders(g.mux)
 	return g
+}
+
+// holdAnswers makes every answer of next leave in one write with its
+// header (see onewrite): what it writes, it writes whole, once the body
+// has been read.
+func holdAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		onewrite.Hold(r.Context())
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP serves every route of the gateway.

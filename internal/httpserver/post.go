@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -112,7 +113,7 @@ var answerBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // delivery, which this schema never sends, go through json.Marshal.
 func writeResponse(w io.Writer, resp *graphql.Response) {
 	if resp == nil { // a cancelled operation: gqlgen writes null
-		_, _ = w.Write([]byte("null"))
+		writeWhole(w, []byte("null"))
 		return
 	}
 	if resp.Label != "" || resp.Path != nil || resp.HasNext != nil || !compactJSON(resp.Data) {
@@ -120,7 +121,7 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		if err != nil {
 			panic(err) // as gqlgen: its own rendering was not JSON
 		}
-		_, _ = w.Write(b)
+		writeWhole(w, b)
 		return
 	}
 	buf := answerBuffers.Get().(*bytes.Buffer)
@@ -149,7 +150,17 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		buf.Truncate(buf.Len() - 1)
 	}
 	buf.WriteByte('}')
-	_, _ = w.Write(buf.Bytes())
+	writeWhole(w, buf.Bytes())
+}
+
+// writeWhole writes an answer whole, with its length (which the compressor
+// drops when it compresses): net/http then sends it without the chunked
+// encoding, in one write with its header (see onewrite).
+func writeWhole(w io.Writer, answer []byte) {
+	if rw, ok := w.(http.ResponseWriter); ok {
+		rw.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+	}
+	_, _ = w.Write(answer)
 }
 
 // compactJSON reports whether data can be copied as json.Marshal's
