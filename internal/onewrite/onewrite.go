@@ -3,7 +3,7 @@
 // KB connection buffer in two or more: the buffer's first flush, then the
 // rest when the handler returns. Each write wakes the client's reader; on a
 // VM where that wake-up is dear, the second write of the usual 5-6 KB
-// answer cost 2.5-9 % of a request's CPU (see e2e/PERFORMANCE.md).
+// answer cost 1.6-9 % of a request's CPU (see e2e/PERFORMANCE.md).
 // net/http's buffer size cannot be set, hence this, in a few lines.
 //
 // Three parts: Listener wraps the server's listener, ConnContext (for
