@@ -111,7 +111,7 @@ var answerBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // writeResponse writes resp as json.Marshal would: errors, data, then
 // extensions; the data as it is, HTML-escaped. Parts of incremental
 // delivery, which this schema never sends, go through json.Marshal.
-func writeResponse(w io.Writer, resp *graphql.Response) {
+func writeResponse(w http.ResponseWriter, resp *graphql.Response) {
 	if resp == nil { // a cancelled operation: gqlgen writes null
 		writeWhole(w, []byte("null"))
 		return
@@ -156,10 +156,8 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 // writeWhole writes an answer whole, with its length (which the compressor
 // drops when it compresses): net/http then sends it without the chunked
 // encoding, in one write with its header (see onewrite).
-func writeWhole(w io.Writer, answer []byte) {
-	if rw, ok := w.(http.ResponseWriter); ok {
-		rw.Header().Set("Content-Length", strconv.Itoa(len(answer)))
-	}
+func writeWhole(w http.ResponseWriter, answer []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
 	_, _ = w.Write(answer)
 }
 
