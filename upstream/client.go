@@ -253,7 +253,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c.Customers = (*CustomersService)(&c.common)
 	c.Users = (*UsersService)(&c.common)
 	if c.http == nil {
-		var transport http.RoundTripper = newTransport()
+		var transport http.RoundTripper = newInlineTransport(newTransport())
 		if c.wrapTransport != nil {
 			transport = c.wrapTransport(transport)
 		}

@@ -94,6 +94,55 @@ func TestAPageIsFetchedOncePerOperation(t *testing.T) {
 		"one call per (token, page, sort), whoever asks")
 }
 
+func TestPageAndPagesShareOneFetch(t *testing.T) {
+	s := &stubList{total: 100, pageSize: 20}
+	l := newLoaders(s)
+	keys := []loader.PageKey{{Token: "a", Page: 1, Sort: upstream.SortName}, {Token: "a", Page: 2, Sort: upstream.SortName}, {Token: "a", Page: 3, Sort: upstream.SortName}}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				p, err := l.Page(context.Background(), keys[i%3])
+				assert.NoError(t, err)
+				assert.Len(t, p.Customers, 20)
+				return
+			}
+			pages, errs := l.Pages(context.Background(), keys)
+			for j := range keys {
+				assert.NoError(t, errs[j])
+				assert.Equal(t, fmt.Sprintf("c%d", keys[j].Page*20-19), pages[j].Customers[0].ID, "in the order asked")
+			}
+		})
+	}
+	wg.Wait()
+	assert.ElementsMatch(t, keys, s.pages(), "each page once, whether asked alone or with others")
+}
+
+func TestAFetchThatPanicsFailsItsPageOnly(t *testing.T) {
+	for name, load := range map[string]func(*loader.Loaders, loader.PageKey) error{
+		"alone": func(l *loader.Loaders, k loader.PageKey) error { _, err := l.Page(context.Background(), k); return err },
+		"with another": func(l *loader.Loaders, k loader.PageKey) error {
+			_, errs := l.Pages(context.Background(), []loader.PageKey{k, {Token: "a", Page: 1, Sort: upstream.SortName}})
+			assert.NoError(t, errs[1], "the other page")
+			return errs[0]
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &stubList{total: 100, pageSize: 20, onFetch: func(page int) {
+				if page == 4 {
+					panic("secret token in a panic")
+				}
+			}}
+			l := newLoaders(s)
+			err := load(l, loader.PageKey{Token: "a", Page: 4, Sort: upstream.SortName})
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), "secret", "a panic's value is never printed")
+			_, err = l.Page(context.Background(), loader.PageKey{Token: "a", Page: 4, Sort: upstream.SortName})
+			assert.Error(t, err, "a later ask reads the failed page")
+		})
+	}
+}
+
 func TestIDsOfAnOperationAreFoundInOneScan(t *testing.T) {
 	s := &stubList{total: 50, pageSize: 20}
 	l := newLoaders(s)
