@@ -191,6 +191,30 @@ func TestInlineTransportSkipsInformationalAnswers(t *testing.T) {
 	assert.Equal(t, "ok", body)
 }
 
+func TestInlineTransportStopsAfterFiveInformationalAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = conn.Read(make([]byte, 4096))
+		for range 1000 { // a hostile upstream's endless hints
+			if _, err := io.WriteString(conn, "HTTP/1.1 103 Early Hints\r\n\r\n"); err != nil {
+				return
+			}
+		}
+	}()
+	fallback := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	c := &http.Client{Transport: upstream.NewInlineTransport(fallback)}
+	_, err = c.Get("http://" + ln.Addr().String())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "too many 1xx")
+}
+
 func TestInlineTransportStopsAtTheContext(t *testing.T) {
 	release := make(chan struct{})
 	s := newCountingServer(t, false, func(w http.ResponseWriter, r *http.Request) {
