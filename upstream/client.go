@@ -105,8 +105,8 @@ type service struct {
 // Option configures a Client in New.
 type Option func(*Client)
 
-// WithHTTPClient replaces the default http.Client (whose Transport is
-// NewTransport's and which follows no redirects).
+// WithHTTPClient replaces the default http.Client (whose Transport is tuned
+// for many concurrent calls to one host and which follows no redirects).
 // The per-attempt timeout still applies through the request context.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
@@ -253,7 +253,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c.Customers = (*CustomersService)(&c.common)
 	c.Users = (*UsersService)(&c.common)
 	if c.http == nil {
-		transport := NewTransport()
+		var transport http.RoundTripper = newTransport()
 		if c.wrapTransport != nil {
 			transport = c.wrapTransport(transport)
 		}
@@ -308,13 +308,6 @@ func removeEmptyPort(host string) string {
 		return strings.TrimSuffix(host, ":")
 	}
 	return host
-}
-
-// NewTransport is the default client's transport: the upstream's reads on
-// the caller's goroutine over HTTP/1.1, everything else through a
-// net/http Transport tuned for many concurrent calls to one host.
-func NewTransport() http.RoundTripper {
-	return newInlineTransport(newTransport())
 }
 
 // newTransport is tuned for many concurrent calls to the one upstream host:

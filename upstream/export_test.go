@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"net/http"
 	"time"
 )
 
@@ -13,8 +12,3 @@ func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 
 // SetMemoryCacheClock replaces the clock that expires MemoryCache entries.
 func SetMemoryCacheClock[T any](m *MemoryCache[T], now func() time.Time) { m.now = now }
-
-// NewInlineTransport is the default client's transport, over fallback.
-func NewInlineTransport(fallback *http.Transport) http.RoundTripper {
-	return newInlineTransport(fallback)
-}

@@ -7,9 +7,7 @@
 // its CPU per request bounds from below what any Go gateway on net/http
 // costs on the same load (see e2e/bench-peers.sh, FLOOR=1).
 //
-// It listens on ADDR and calls BOTPENGUIN_BASE_URL, as the gateway does,
-// through the gateway's transport (upstream.NewTransport), or net/http's
-// with FLOOR_TRANSPORT=net/http.
+// It listens on ADDR and calls BOTPENGUIN_BASE_URL, as the gateway does.
 package main
 
 import (
@@ -28,8 +26,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/botpenguin-gateway/gateway/upstream"
 )
 
 func main() {
@@ -54,13 +50,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	// The gateway's own transport, so that the floor stays a bound under
-	// the gateway; FLOOR_TRANSPORT=net/http measures net/http's instead.
-	transport := upstream.NewTransport()
-	if getenv("FLOOR_TRANSPORT") == "net/http" {
-		transport = &http.Transport{MaxIdleConnsPerHost: 256}
-	}
-	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
 	fetch := func(r *http.Request, page, sort string) error {
 		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, base+"/customer/list?page="+page+"&sort="+sorts[sort], nil)
 		if err != nil {

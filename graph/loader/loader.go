@@ -4,9 +4,8 @@
 // by email) is found together: on the page the Index says, else by one
 // scan of the pages.
 //
-// A page is fetched with the context of the operation's first field that
-// asks for it, and a lookup batch with its first lookup's; the credential
-// therefore lives in the keys, never in the context.
+// The dataloader hands its batch function the first caller's context; the
+// credential therefore lives in the keys, never in the context.
 package loader
 
 import (
@@ -77,8 +76,7 @@ const lookupQueue = 16
 
 // Loaders are the dataloaders of one GraphQL operation.
 type Loaders struct {
-	mu       sync.Mutex
-	pages    map[PageKey]*pageCall                             // every page asked for, fetched or in flight
+	pages    *dataloader.Loader[PageKey, upstream.Page]
 	byID     *dataloader.Loader[lookupKey, *upstream.Customer] // see lookups
 	byIDOnce sync.Once
 	fetch    FetchFunc
@@ -90,15 +88,16 @@ type Loaders struct {
 
 // New returns fresh loaders for one operation.
 func New(fetch FetchFunc, opts Options) *Loaders {
-	return &Loaders{fetch: fetch, opts: opts, pages: map[PageKey]*pageCall{}}
-}
-
-// pageCall is one page of an operation: fetched once, read by every field
-// that asks for it.
-type pageCall struct {
-	done chan struct{} // closed once page and err are set
-	page upstream.Page
-	err  error
+	l := &Loaders{fetch: fetch, opts: opts}
+	// A page key is one upstream call whatever the batch, so there is
+	// nothing to gain by waiting: a batch of one starts at once, and the
+	// loader's cache makes every later ask for that page free. The input
+	// capacities are the batches' queues, made for every batch: the
+	// library's 1000 would cost 8 KB per page.
+	l.pages = dataloader.NewBatchedLoader(l.loadPages,
+		dataloader.WithBatchCapacity[PageKey, upstream.Page](1),
+		dataloader.WithInputCapacity[PageKey, upstream.Page](1))
+	return l
 }
 
 // lookups is the loader of customers by id or email, made on first use:
@@ -115,76 +114,21 @@ func (l *Loaders) lookups() *dataloader.Loader[lookupKey, *upstream.Customer] {
 // Page returns one page, fetched at most once per operation. A stale page
 // (served from cache while the upstream fails) flags the whole response
 // with extensions.stale = true.
-//
-// The first field that asks fetches the page on its own goroutine: a page
-// key is one upstream call, so there is nothing to batch, and a hand-off
-// to another goroutine and back costs more than the call's own work on a
-// loaded machine (e2e/PERFORMANCE.md).
 func (l *Loaders) Page(ctx context.Context, key PageKey) (upstream.Page, error) {
-	c, first := l.call(key)
-	if first {
-		l.run(ctx, key, c)
-	}
-	return l.wait(ctx, c)
+	return l.load(ctx, key)()
 }
 
-// load starts fetching a page on a goroutine of its own, unless it is
-// fetched or in flight already, and returns what waits for it, so that
-// several pages can be fetched at once (see Pages).
+// load starts fetching a page and returns what waits for it, so that
+// several pages can be fetched at once (see Page).
 func (l *Loaders) load(ctx context.Context, key PageKey) func() (upstream.Page, error) {
-	c, first := l.call(key)
-	if first {
-		go l.run(ctx, key, c)
-	}
-	return func() (upstream.Page, error) { return l.wait(ctx, c) }
-}
-
-// call is the operation's call for key; first reports a new one, which the
-// caller must run.
-func (l *Loaders) call(key PageKey) (c *pageCall, first bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c, ok := l.pages[key]; ok {
-		return c, false
-	}
-	c = &pageCall{done: make(chan struct{})}
-	l.pages[key] = c
-	return c, true
-}
-
-// run fetches c's page, teaches the index where its customers are, and
-// keeps the age of the oldest page.
-func (l *Loaders) run(ctx context.Context, key PageKey, c *pageCall) {
-	defer func() {
-		// As the dataloader did: a panic fails the page, not the process
-		// (run may be on a goroutine of its own). Its value is not
-		// printed: it may hold the credential.
-		if recover() != nil {
-			c.page, c.err = upstream.Page{}, errPanicked
+	thunk := l.pages.Load(ctx, key)
+	return func() (upstream.Page, error) {
+		page, err := thunk()
+		if err == nil && page.Stale && l.flaggedStale.CompareAndSwap(false, true) {
+			graphql.RegisterExtension(ctx, "stale", true)
 		}
-		close(c.done)
-	}()
-	c.page, c.err = l.fetch(ctx, key.Token, key.Page, key.Sort)
-	if c.err == nil && l.opts.Index != nil {
-		l.opts.Index.Learn(key, c.page)
+		return page, err
 	}
-	for age := int64(c.page.Age); ; {
-		seen := l.oldest.Load()
-		if age <= seen || l.oldest.CompareAndSwap(seen, age) {
-			break
-		}
-	}
-}
-
-// wait returns c's page once fetched. A stale page (served from cache
-// while the upstream fails) flags the whole response with
-// extensions.stale = true.
-func (l *Loaders) wait(ctx context.Context, c *pageCall) (upstream.Page, error) {
-	<-c.done // the fetch ends with ctx: the upstream client honours it
-	if c.err == nil && c.page.Stale && l.flaggedStale.CompareAndSwap(false, true) {
-		graphql.RegisterExtension(ctx, "stale", true)
-	}
-	return c.page, c.err
 }
 
 // Oldest is how long ago the oldest page this operation used was fetched
@@ -195,10 +139,6 @@ func (l *Loaders) Oldest() time.Duration { return time.Duration(l.oldest.Load())
 // Pages returns several pages, fetched at once (each at most once per
 // operation), in the order of keys, with an error for each.
 func (l *Loaders) Pages(ctx context.Context, keys []PageKey) ([]upstream.Page, []error) {
-	if len(keys) == 1 {
-		page, err := l.Page(ctx, keys[0])
-		return []upstream.Page{page}, []error{err}
-	}
 	waits := make([]func() (upstream.Page, error), len(keys))
 	for i, k := range keys {
 		waits[i] = l.load(ctx, k)
@@ -253,8 +193,38 @@ func (l *Loaders) prefetch(ctx context.Context, key lookupKey) {
 		return
 	}
 	if at, ok := l.opts.Index.find(key.token, key.lookup); ok {
-		l.load(ctx, PageKey{Token: key.token, Page: at.Page, Sort: at.Sort})
+		l.pages.Load(ctx, PageKey{Token: key.token, Page: at.Page, Sort: at.Sort})
 	}
+}
+
+func (l *Loaders) loadPages(ctx context.Context, keys []PageKey) []*dataloader.Result[upstream.Page] {
+	results := make([]*dataloader.Result[upstream.Page], len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			defer func() {
+				// The dataloader recovers a panic of the batch function, not of
+				// the goroutines it starts: without this, one would end the
+				// process. Its value is not printed: it may hold the credential.
+				if recover() != nil {
+					results[i] = &dataloader.Result[upstream.Page]{Error: errPanicked}
+				}
+			}()
+			page, err := l.fetch(ctx, k.Token, k.Page, k.Sort)
+			if err == nil && l.opts.Index != nil {
+				l.opts.Index.Learn(k, page)
+			}
+			for age := int64(page.Age); ; {
+				seen := l.oldest.Load()
+				if age <= seen || l.oldest.CompareAndSwap(seen, age) {
+					break
+				}
+			}
+			results[i] = &dataloader.Result[upstream.Page]{Data: page, Error: err}
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // loadLookups answers every lookup of the batch: on the pages the index
