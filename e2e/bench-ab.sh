@@ -61,7 +61,12 @@ build "$new" "$work/b"
 (cd "$peers/upstream" && go build -o "$work/upstream" .)
 
 port_up=19790 port_gw=19791
-"$work/upstream" -addr "127.0.0.1:$port_up" -latency "${LATENCY:-0ms}" >"$work/upstream.log" 2>&1 &
+# The upstream and each gateway run in sessions of their own (setsid), as
+# the harness starts them: where the kernel groups each session's threads
+# for its scheduler (autogroup), that decides how the three processes
+# share the two cores, and a change measured with all of them in one
+# session was once cheaper here and far worse in the harness.
+setsid "$work/upstream" -addr "127.0.0.1:$port_up" -latency "${LATENCY:-0ms}" >"$work/upstream.log" 2>&1 &
 up=$!
 pids+=("$up")
 sleep 0.5
@@ -75,7 +80,7 @@ for i in $(seq 1 "$rounds"); do
     side_env="A_ENV"
     [ "$side" = b ] && side_env="B_ENV"
     # shellcheck disable=SC2086 # the settings are words on purpose
-    env ${!side_env:-} SHUTDOWN_DELAY=0 ADDR="127.0.0.1:$port_gw" \
+    setsid env ${!side_env:-} SHUTDOWN_DELAY=0 ADDR="127.0.0.1:$port_gw" \
       BOTPENGUIN_BASE_URL="http://127.0.0.1:$port_up" "$work/$side" >"$work/$side.log" 2>&1 &
     gw=$!
     pids+=("$gw")
