@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -198,8 +199,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *demo {
 		fmt.Fprintf(stdout, "demo: GraphiQL on http://%s/ (sample upstream, no key needed)\n", browsable(ln.Addr()))
 	}
+	// The scheduler threads are logged because a container's CPU limit does
+	// not always reach them (see the README's Deployment).
 	log.Info("gateway listening", slog.String("addr", ln.Addr().String()),
-		slog.Bool("server_key_mode", cfg.APIKey != ""), slog.Bool("demo", *demo))
+		slog.Bool("server_key_mode", cfg.APIKey != ""), slog.Bool("demo", *demo),
+		slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 
 	serveErr := make(chan error, len(servers))
 	for _, s := range servers {

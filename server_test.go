@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,8 @@ func TestRunListensOnTheAddrFlag(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "logs:\n%s", &stderr)
 	status, _ := get("http://" + addr + "/healthz")
 	assert.Equal(t, 200, status)
+	assert.Contains(t, stderr.String(), fmt.Sprintf(`"gomaxprocs":%d}`, runtime.GOMAXPROCS(0)),
+		"the listening line says how many scheduler threads run")
 	cancel()
 	require.NoError(t, <-done)
 }
