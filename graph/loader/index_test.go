@@ -351,6 +351,31 @@ func BenchmarkIndexLearn(b *testing.B) {
 	}
 }
 
+// A page longer than the index learns at once (32 customers) is learned
+// whole, by id and by email, up to its last customer.
+func TestTheIndexLearnsALongPageWhole(t *testing.T) {
+	x := loader.NewIndex(10_000, time.Minute)
+	var page upstream.Page
+	for i := range 70 {
+		email := "C" + strconv.Itoa(i) + "@Example.com"
+		page.Customers = append(page.Customers, upstream.Customer{ID: "c" + strconv.Itoa(i), Email: &email})
+	}
+	page.Customers[40].Email = nil
+	x.Learn(loader.PageKey{Token: "a", Page: 7, Sort: upstream.SortName}, page)
+	want := loader.Location{Page: 7, Sort: upstream.SortName}
+	for i := range 70 {
+		at, ok := x.ID("a", "c"+strconv.Itoa(i))
+		assert.True(t, ok, i)
+		assert.Equal(t, want, at, i)
+		at, ok = x.Email("a", "c"+strconv.Itoa(i)+"@example.COM")
+		assert.Equal(t, i != 40, ok, i)
+		if i != 40 {
+			assert.Equal(t, want, at, i)
+		}
+	}
+	assert.Equal(t, 139, loader.IndexLen(x))
+}
+
 func TestTheIndexGivesBackThePageAndSortItLearned(t *testing.T) {
 	x := loader.NewIndex(100, time.Minute)
 	sorts := []upstream.Sort{"", upstream.SortCreatedAt, upstream.SortUpdatedAt, upstream.SortName, upstream.SortLastLogin}
