@@ -41,3 +41,28 @@ func TestSpansGoToTheEndpointsTracesPath(t *testing.T) {
 	assert.Contains(t, got.body, "gateway-eu", "the service name")
 	assert.Contains(t, got.body, "canary-span", "the span")
 }
+
+// The exporter reads the OpenTelemetry spec's own variables for what the
+// gateway does not set: headers a hosted collector wants (an API key) and
+// compression; the endpoint is the gateway's, whatever the traces' own
+// endpoint variable says (as the README has it).
+func TestTheExporterTakesTheSpecsHeadersAndCompression(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret-1,x-team=gw")
+	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:1/elsewhere")
+	type export struct{ key, team, encoding string }
+	exports := make(chan export, 10)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		exports <- export{r.Header.Get("X-Api-Key"), r.Header.Get("X-Team"), r.Header.Get("Content-Encoding")}
+	}))
+	t.Cleanup(collector.Close)
+
+	tp, shutdown, err := telemetry.NewTracerProvider(collector.URL, "gateway")
+	require.NoError(t, err)
+	_, span := tp.Tracer("test").Start(context.Background(), "span")
+	span.End()
+	require.NoError(t, shutdown(context.Background()))
+	require.Len(t, exports, 1)
+	assert.Equal(t, export{"secret-1", "gw", "gzip"}, <-exports)
+}
