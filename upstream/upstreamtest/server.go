@@ -194,7 +194,7 @@ func (s *Server) ResetCalls() {
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	return lastNoted(s.requests)
 }
 
 // CreateRequests returns the last /customer/create requests received (at
@@ -202,7 +202,7 @@ func (s *Server) Requests() []Request {
 func (s *Server) CreateRequests() []CreateRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]CreateRequest(nil), s.creates...)
+	return lastNoted(s.creates)
 }
 
 // TokenRequests returns the last /ext/get-user-token requests received (at
@@ -210,7 +210,7 @@ func (s *Server) CreateRequests() []CreateRequest {
 func (s *Server) TokenRequests() []TokenRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]TokenRequest(nil), s.tokenReqs...)
+	return lastNoted(s.tokenReqs)
 }
 
 // SetFault makes the server answer the next calls, of every endpoint,

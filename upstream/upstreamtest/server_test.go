@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -405,3 +406,18 @@ func TestAddWhileServing(t *testing.T) {
 
 // sortOrders are the upstream's sort fields.
 var sortOrders = map[string]bool{"createdAt": true, "updatedAt": true, "name": true, "lastLogin": true}
+
+func TestRequestsKeepsTheLastThousand(t *testing.T) {
+	s := upstreamtest.NewServer()
+	t.Cleanup(s.Close)
+	const sent = 2500 // past the point where older notes are dropped
+	for page := 1; page <= sent; page++ {
+		get(t, fmt.Sprintf("%s/customer/list?page=%d", s.URL, page), "", true)
+	}
+	reqs := s.Requests()
+	require.Len(t, reqs, 1000)
+	for i, r := range reqs {
+		require.Equal(t, strconv.Itoa(sent-1000+1+i), r.Page, "request %d of the last thousand, oldest first", i)
+	}
+	assert.Equal(t, int64(sent), s.Calls())
+}
